@@ -1,0 +1,33 @@
+# The two commands a new user needs are `make run` and `make test`; everything else is a step of them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data/dataset.csv
+MODEL_DIR ?= models/d7
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint train bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,notebook]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+train: install
+	$(BIN)/python -m scorer train --data $(DATA) --out $(MODEL_DIR)
+
+bench: install
+	$(BIN)/python bench/predictor_bench.py --model $(MODEL_DIR)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
