@@ -1,0 +1,118 @@
+"""Evaluation metrics for D7 revenue predictions, shared by the CLI, the notebook and the tests.
+
+Every function takes plain arrays (true revenue first, then predictions) and returns floats, so
+the same code scores a cross-validation fold, a held-out file or a notebook experiment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+SEGMENT_COLUMNS = ("country", "platform", "source")
+"""Columns along which calibration is reported."""
+
+
+def mae(y_true, y_pred) -> float:
+    return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
+
+
+def rmse(y_true, y_pred) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
+
+
+def r2(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    return float(1.0 - np.sum((y_true - y_pred) ** 2) / total) if total > 0 else float("nan")
+
+
+def spearman(y_true, y_pred) -> float:
+    if np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        return float("nan")
+    return float(spearmanr(y_true, y_pred).statistic)
+
+
+def _gain_area(y_true: np.ndarray, order_by: np.ndarray) -> float:
+    """2 * mean cumulative share of revenue, users sorted by `order_by` descending, minus 1."""
+    order = np.argsort(-order_by, kind="stable")
+    cumulative = np.cumsum(y_true[order]) / y_true.sum()
+    return 2.0 * float(cumulative.mean()) - 1.0
+
+
+def normalized_gini(y_true, y_pred) -> float:
+    """Gini of the gain curve ranked by prediction, divided by that of the perfect ranking."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if y_true.sum() <= 0:
+        return float("nan")
+    return _gain_area(y_true, y_pred) / _gain_area(y_true, y_true)
+
+
+def gain_curve(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """Share of users (x) against cumulative share of revenue they carry (y), best first."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    order = np.argsort(-y_pred, kind="stable")
+    share_users = np.arange(1, len(y_true) + 1) / len(y_true)
+    return share_users, np.cumsum(y_true[order]) / y_true.sum()
+
+
+def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted and true revenue per decile of prediction rank (decile 1 = lowest)."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    rank = np.argsort(np.argsort(y_pred, kind="stable"), kind="stable")
+    decile = rank * bins // len(y_pred) + 1
+    frame = pd.DataFrame({"decile": decile, "true": y_true, "pred": y_pred})
+    return frame.groupby("decile").agg(
+        users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
+    )
+
+
+def decile_mape(y_true, y_pred, bins: int = 10) -> float:
+    """Mean over prediction-rank deciles with true mean > 0 of |mean pred - mean true| / mean true."""
+    table = decile_table(y_true, y_pred, bins)
+    table = table[table.mean_true > 0]
+    return float(np.mean(np.abs(table.mean_pred - table.mean_true) / table.mean_true))
+
+
+def total_ratio(y_true, y_pred) -> float:
+    """Total predicted over total actual revenue: 1.0 means the cohort sum is right."""
+    total = float(np.sum(y_true))
+    return float(np.sum(y_pred)) / total if total > 0 else float("nan")
+
+
+def interval_coverage(y_true, lower, upper) -> float:
+    """Share of users whose true revenue lies inside [lower, upper]."""
+    y_true = np.asarray(y_true, float)
+    return float(np.mean((y_true >= np.asarray(lower)) & (y_true <= np.asarray(upper))))
+
+
+def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, float]:
+    """Every scalar metric for one set of predictions."""
+    result = {
+        "mae": mae(y_true, y_pred),
+        "rmse": rmse(y_true, y_pred),
+        "r2": r2(y_true, y_pred),
+        "spearman": spearman(y_true, y_pred),
+        "gini": normalized_gini(y_true, y_pred),
+        "decile_mape": decile_mape(y_true, y_pred),
+        "total_ratio": total_ratio(y_true, y_pred),
+    }
+    if lower is not None and upper is not None:
+        result["coverage_80"] = interval_coverage(y_true, lower, upper)
+    return result
+
+
+def segment_calibration(
+    frame: pd.DataFrame, y_true, y_pred, column: str, min_users: int = 30
+) -> pd.DataFrame:
+    """Per-segment totals and their ratio; segments under `min_users` are flagged as too small."""
+    data = pd.DataFrame(
+        {column: frame[column].to_numpy(), "true": np.asarray(y_true), "pred": np.asarray(y_pred)}
+    )
+    table = data.groupby(column, dropna=False).agg(
+        users=("true", "size"), total_true=("true", "sum"), total_pred=("pred", "sum")
+    )
+    table["ratio"] = table.total_pred / table.total_true.where(table.total_true > 0)
+    table["too_small"] = table.users < min_users
+    return table.sort_values("users", ascending=False)

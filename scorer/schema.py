@@ -1,0 +1,128 @@
+"""The data contract: one definition of an install record, used by training, the CLI, the API and
+the worker.
+
+`COLUMNS` is the single source of truth; the pydantic model `InstallRecord` (one record, for the
+API and the stream) and `validate_frame` (a whole CSV, vectorised, in `scorer.data`) are both
+derived from it, so a record that passes one passes the other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "text" or "count"
+    max_length: int = 0
+    description: str = ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("user_id", "text", 64, "Anonymised user id; optional for /predict."),
+    Column("country", "text", 64, "ISO-3166 alpha-2 country code, any casing."),
+    Column("country_region", "text", 128, "Region or province."),
+    Column("source", "text", 64, "Acquisition source: Organic or Non-Organic."),
+    Column("platform", "text", 32, "Android or iOS, any casing."),
+    Column("device_family", "text", 128, "Device model family."),
+    Column("os_version", "text", 32, "OS version such as 10, 14.4 or 8.0.0."),
+    Column("event_1", "count", 0, "Count of in-game event 1 (absent at install)."),
+    Column("event_2", "count", 0, "Count of in-game event 2 (absent at install)."),
+    Column("event_3", "count", 0, "Count of in-game event 3 (may be unknown)."),
+)
+"""Every column of an install record, in the order of the data file."""
+
+TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "text")
+COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
+RECORD_COLUMNS = tuple(c.name for c in COLUMNS)
+FEATURE_TEXT_COLUMNS = tuple(name for name in TEXT_COLUMNS if name != "user_id")
+TARGET = "revenue"
+"""Name of the target column in training files: D7 revenue."""
+
+STAGE_INSTALL = "install"
+STAGE_EVENTS = "early_events"
+STAGES = (STAGE_INSTALL, STAGE_EVENTS)
+"""`install`: attributes only; `early_events`: event counts known (event_2 present)."""
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Empty strings mean unknown, as in the data file; numbers given for text become text."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, bool):
+        return value  # rejected by the str type below
+    if isinstance(value, int | float) and math.isfinite(value):
+        return format(value, "g")
+    return value
+
+
+def _count(value: Any) -> Any:
+    """Counts accept numbers and numeric strings (stream fields are strings); blank is unknown."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError("must be a number") from None
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def _check_count(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _field(column: Column) -> tuple[Any, Any]:
+    if column.kind == "text":
+        text = Annotated[
+            Annotated[str, StringConstraints(max_length=column.max_length)] | None,
+            BeforeValidator(_blank_to_none),
+            Field(description=column.description),
+        ]
+        return text, None
+    count = Annotated[
+        float | None,
+        BeforeValidator(_count),
+        AfterValidator(_check_count),
+        Field(description=column.description),
+    ]
+    return count, None
+
+
+class _RecordBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @property
+    def stage(self) -> str:
+        return STAGE_EVENTS if getattr(self, "event_2") is not None else STAGE_INSTALL
+
+
+InstallRecord: type[_RecordBase] = create_model(
+    "InstallRecord",
+    __base__=_RecordBase,
+    __doc__="One install record: attributes known at install, event counts when known.",
+    **{column.name: _field(column) for column in COLUMNS},
+)
