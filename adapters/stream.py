@@ -77,7 +77,10 @@ def text_fields(fields: Mapping | None) -> dict[str, str]:
     """Raw Redis fields (bytes or str) as a str -> str dict."""
     if fields is None:
         raise StreamDecodeError("entry was deleted from the stream")
-    return {_text(key): _text(value) for key, value in fields.items()}
+    try:  # the common case, bytes from a client without decode_responses, in one pass
+        return {key.decode(): value.decode() for key, value in fields.items()}
+    except (AttributeError, UnicodeDecodeError):
+        return {_text(key): _text(value) for key, value in fields.items()}
 
 
 def encode_install_event(

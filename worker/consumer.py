@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from adapters.stream import EventStream, read_groups
 from worker.faults import Backoff, is_transient
@@ -44,6 +45,7 @@ class StreamWorker:
         block_ms: int = 1000,
         claim_idle_ms: int = 60000,
         backoff: Backoff | None = None,
+        pipelined: bool = True,
     ):
         self.handler = handler
         self.streams = streams
@@ -54,10 +56,13 @@ class StreamWorker:
         self.claim_idle_ms = claim_idle_ms
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
         self.backoff = backoff or Backoff()
+        self.pipelined = pipelined
         self.stopping = False
         self._next_claim = 0.0
         self._claim_cursors = {stream.name: "0-0" for stream in streams}
         self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        self._totals = Outcome()
+        self._in_flight: Future | None = None
 
     # --- signals --------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -75,37 +80,66 @@ class StreamWorker:
 
     # --- loop -----------------------------------------------------------------------------
     def run(self, max_messages: int | None = None, until_empty: bool = False) -> Outcome:
-        """Process until stopped, until `max_messages` entries were handled, or (`until_empty`)
-        until no entry is left to read or to claim. Returns the totals."""
-        totals = Outcome()
-        connected = False
+        """Process until stopped, until `max_messages` entries were taken, or (`until_empty`)
+        until no entry is left to read or to claim. Returns the totals.
+
+        Batch k is committed (insert, cache, XACK) in a second thread while batch k+1 is parsed
+        and scored; commits stay in order, one at a time. Own pending entries are re-read and
+        idle ones claimed only when no commit is in flight.
+        """
+        self._totals, self._in_flight = Outcome(), None
+        taken, connected = 0, False
         pending_cursors: dict[str, str] = {}
-        while not self.stopping:
-            if max_messages is not None and totals.entries >= max_messages:
-                break
-            try:
-                if not connected:
-                    self._setup()
-                    connected = True
-                    pending_cursors = {stream.name: "0" for stream in self.streams}
-                if pending_cursors:
-                    batch = self._read_own_pending(pending_cursors)
-                else:
-                    batch = self._claim() or self._read_new()
-                    if not batch and until_empty and self._claim_done():
-                        break
-                if batch:
-                    totals += self.handler.handle(batch)
-                self.backoff.reset()
-                self._housekeeping()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                connected = False
-                delay = self.backoff.next()
-                log.warning("%s; retrying in %.1f s", error, delay)
-                self._sleep(delay)
-        return totals
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
+            while not self.stopping and (max_messages is None or taken < max_messages):
+                try:
+                    if not connected:
+                        self._settle()
+                        self._setup()
+                        connected = True
+                        pending_cursors = {stream.name: "0" for stream in self.streams}
+                    if pending_cursors:
+                        batch = self._read_own_pending(pending_cursors)
+                    else:
+                        batch = self._claim() or self._read_new()
+                        if not batch and until_empty and self._claim_done():
+                            break
+                    if batch:
+                        taken += len(batch)
+                        prepared = self.handler.prepare(batch)
+                        self._collect()
+                        if self.pipelined:
+                            self._in_flight = committer.submit(self.handler.commit, prepared)
+                        else:
+                            self._totals += self.handler.commit(prepared)
+                    self.backoff.reset()
+                    self._housekeeping()
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    self._settle()
+                    connected = False
+                    delay = self.backoff.next()
+                    log.warning("%s; retrying in %.1f s", error, delay)
+                    self._sleep(delay)
+            self._collect()
+        return self._totals
+
+    def _collect(self) -> None:
+        """Wait for the commit in flight, if any, and add its outcome (or raise its error)."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            self._totals += future.result()
+
+    def _settle(self) -> None:
+        """Like `_collect`, after an error elsewhere: a failed commit is only logged (its
+        entries stay pending and are read again)."""
+        try:
+            self._collect()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("commit in flight failed: %s", error)
 
     def _setup(self) -> None:
         self.handler.check()
@@ -113,6 +147,10 @@ class StreamWorker:
             stream.ensure_group(self.group)
 
     def _read_own_pending(self, cursors: dict[str, str]) -> Batch:
+        self._collect()
+        return self._own_pending_page(cursors)
+
+    def _own_pending_page(self, cursors: dict[str, str]) -> Batch:
         """The next page of entries delivered to this consumer earlier but never acknowledged
         (after a crash, an outage or a failure); a cursor is dropped once its stream is done."""
         batch = Batch()
@@ -139,6 +177,7 @@ class StreamWorker:
         """XAUTOCLAIM entries idle for `claim_idle_ms`, a page at a time, every few seconds."""
         if time.monotonic() < self._next_claim:
             return None
+        self._collect()  # never claim entries whose commit is still running
         batch = Batch()
         for stream in self.streams:
             cursor, claimed, deleted = stream.autoclaim(

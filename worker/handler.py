@@ -1,7 +1,7 @@
 """`BatchHandler.handle(batch)`: one batch of stream entries from parse to XACK.
 
-Install events are validated one by one (`InstallRecord`), scored with one `predict_batch` call,
-persisted in one transaction, cached, then acknowledged. Scored entries from the API are
+Install events are validated one by one (`InstallRecord`), scored with one `predict_batch` call
+(`prepare`), then persisted in one transaction, cached and acknowledged (`commit`). Scored entries from the API are
 persisted as they are. An entry that fails on its own is left pending for a later delivery and
 goes to the dead-letter stream after `max_deliveries`; it never holds back the rest.
 """
@@ -60,6 +60,16 @@ class _Item:
     event_id: str = ""
 
 
+@dataclass
+class Prepared:
+    """A parsed and scored batch, ready to commit."""
+
+    entries: int = 0
+    items: list[_Item] = field(default_factory=list)  # each with its predictions row
+    failures: list[tuple[_Item, str]] = field(default_factory=list)
+    gone: list[_Item] = field(default_factory=list)  # trimmed before processing: just ack
+
+
 class BatchHandler:
     """Processes batches from the install-events stream and the scored stream."""
 
@@ -89,59 +99,82 @@ class BatchHandler:
 
     def handle(self, batch: Batch) -> Outcome:
         """Persist and cache every good entry, then acknowledge it; deal with the bad ones."""
-        outcome = Outcome(entries=len(batch))
-        items, failures, gone = self._parse(batch)
+        return self.commit(self.prepare(batch))
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """The CPU half of `handle`: parse every entry, score the install events in one
+        `predict_batch` call. Touches no database and acknowledges nothing."""
+        prepared = Prepared(entries=len(batch))
+        for stream, entries in batch.entries.items():
+            for entry_id, raw in entries:
+                self._parse(_Item(stream, entry_id, raw), prepared)
+        installs = [item for item in prepared.items if item.record is not None]
         try:
-            persisted = self._process(items)
+            self._score(installs)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("scoring %d events failed (%s); one by one", len(installs), error)
+            for item in installs:
+                try:
+                    self._score([item])
+                except Exception as one_error:
+                    if is_transient(one_error):
+                        raise
+                    prepared.items.remove(item)
+                    prepared.failures.append((item, describe(one_error)))
+        return prepared
+
+    def commit(self, prepared: Prepared) -> Outcome:
+        """The I/O half of `handle`: one transaction, the cache, then XACK; failures are left
+        pending or dead-lettered. Safe to run in another thread than `prepare`."""
+        outcome = Outcome(entries=prepared.entries)
+        items, failures = prepared.items, list(prepared.failures)
+        try:
+            persisted = persist_and_cache(self.store, self.cache, [item.row for item in items])
             done = items
         except Exception as error:
             if is_transient(error):
                 raise
-            log.warning("batch of %d failed (%s); processing entries one by one", len(items), error)
-            persisted, done = self._process_one_by_one(items, failures)
+            log.warning("batch of %d failed (%s); one entry at a time", len(items), error)
+            persisted, done = self._persist_one_by_one(items, failures)
         outcome.inserted, outcome.cached = persisted.inserted, persisted.cached
-        outcome.acked = self._ack(done + gone)
+        outcome.acked = self._ack(done + prepared.gone)
         self._fail(failures, outcome)
         return outcome
 
-    def _parse(self, batch: Batch) -> tuple[list[_Item], list[tuple[_Item, str]], list[_Item]]:
-        items, failures, gone = [], [], []
-        for stream, entries in batch.entries.items():
-            for entry_id, raw in entries:
-                item = _Item(stream, entry_id, raw)
-                if raw is None:  # trimmed from the stream before it was processed
-                    gone.append(item)
-                    continue
-                try:
-                    if stream == self.installs_name:
-                        event = decode_install_event(raw)
-                        item.record = InstallRecord(**event.record)
-                        item.event_id = event.event_id or f"{stream}:{entry_id}"
-                    else:
-                        item.row = decode_scored(raw)
-                        item.event_id = item.row["event_id"]
-                except (ValueError, TypeError) as error:
-                    failures.append((item, describe(error)))
-                    continue
-                items.append(item)
-        return items, failures, gone
+    def _parse(self, item: _Item, prepared: Prepared) -> None:
+        if item.fields is None:  # trimmed from the stream before it was processed
+            prepared.gone.append(item)
+            return
+        try:
+            if item.stream == self.installs_name:
+                event = decode_install_event(item.fields)
+                item.record = InstallRecord(**event.record)
+                item.event_id = event.event_id or f"{item.stream}:{item.entry_id}"
+            else:
+                item.row = decode_scored(item.fields)
+                item.event_id = item.row["event_id"]
+        except (ValueError, TypeError) as error:
+            prepared.failures.append((item, describe(error)))
+            return
+        prepared.items.append(item)
 
-    def _process(self, items: list[_Item]) -> Persisted:
-        installs = [item for item in items if item.record is not None]
+    def _score(self, items: list[_Item]) -> None:
         rows = score(
             self.predictor,
-            [item.record for item in installs],
-            [item.event_id for item in installs],
+            [item.record for item in items],
+            [item.event_id for item in items],
             source="stream",
         )
-        rows += [item.row for item in items if item.row is not None]
-        return persist_and_cache(self.store, self.cache, rows)
+        for item, row in zip(items, rows, strict=True):
+            item.row = row
 
-    def _process_one_by_one(self, items, failures) -> tuple[Persisted, list[_Item]]:
+    def _persist_one_by_one(self, items, failures) -> tuple[Persisted, list[_Item]]:
         total, done = Persisted(), []
         for item in items:
             try:
-                persisted = self._process([item])
+                persisted = persist_and_cache(self.store, self.cache, [item.row])
             except Exception as error:
                 if is_transient(error):
                     raise

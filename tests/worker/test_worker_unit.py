@@ -252,13 +252,13 @@ def test_first_signal_finishes_the_batch_second_stops_hard(
 ):
     push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(100)])
     worker = make_unit_worker(worker_batch_size=10)
-    original = worker.handler.handle
+    original = worker.handler.prepare
 
-    def handle_then_signal(batch):
+    def prepare_then_signal(batch):
         worker._on_signal(signal.SIGTERM, None)
         return original(batch)
 
-    worker.handler.handle = handle_then_signal
+    worker.handler.prepare = prepare_then_signal
     outcome = worker.run(until_empty=True)
     assert outcome.entries == 10 and outcome.acked == 10
     assert store.count() == 10
