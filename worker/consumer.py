@@ -1,4 +1,4 @@
-"""`StreamWorker.run`: the consumer loop around `BatchHandler.handle`.
+"""`StreamWorker.run`: the consumer loop around `BatchHandler.prepare` and `.commit`.
 
 It first re-reads this consumer's own pending entries, then reads new ones, claims entries left
 idle by dead consumers (XAUTOCLAIM), trims the streams, and rides out Redis or Postgres outages
