@@ -1,0 +1,43 @@
+"""Settings shared by the API and the worker, read once from the environment (no prefix).
+
+Defaults point at the local machine, so `Settings()` works on a laptop with Redis and Postgres
+running; tests pass overrides such as `Settings(redis_url=...)`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every environment variable of the service, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", protected_namespaces=()
+    )
+
+    model_dir: str = Field("models/d7", description="Model bundle directory.")
+    model_uri: str | None = Field(None, description="Where to fetch the bundle from (optional).")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and cache.")
+    database_url: str = Field(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+        description="SQLAlchemy URL of the predictions database.",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port of the API.")
+    api_key: str | None = Field(None, description="Required in X-API-Key when set.")
+    installs_stream: str = Field("installs", description="Stream of install events to score.")
+    scored_stream: str = Field("scored", description="Stream of predictions made by the API.")
+    dead_letter_stream: str = Field("installs:dead", description="Entries that kept failing.")
+    consumer_group: str = Field("scorers", description="Consumer group shared by the workers.")
+    cache_prefix: str = Field("prediction:", description="Prefix of the per-user cache keys.")
+    cache_ttl_seconds: int = Field(691200, gt=0, description="TTL of a cached prediction.")
+    batch_limit: int = Field(1000, gt=0, description="Max instances per /predict request.")
+    max_body_bytes: int = Field(1048576, gt=0, description="Max HTTP request body size.")
+    stream_maxlen: int = Field(1000000, gt=0, description="Approximate MAXLEN of each stream.")
+    worker_batch_size: int = Field(500, gt=0, description="Entries read per XREADGROUP call.")
+    worker_block_ms: int = Field(1000, ge=0, description="How long XREADGROUP blocks.")
+    claim_idle_ms: int = Field(60000, ge=0, description="Idle time before XAUTOCLAIM takes over.")
+    max_deliveries: int = Field(5, gt=0, description="Deliveries before the dead-letter stream.")
+    rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
+    batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")

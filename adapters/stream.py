@@ -1,0 +1,348 @@
+"""Redis Streams: the text encoding of install events and scored entries, and `EventStream`.
+
+Stream fields are flat strings. Decoding happens per entry so that one bad entry (a poison
+message) raises on its own and never holds back the rest of a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from redis.exceptions import ResponseError
+
+from scorer.schema import RECORD_COLUMNS
+
+META_FIELDS = ("event_id", "sent_at")
+"""Fields of an install event that are not record columns."""
+
+SCORED_FIELDS = (
+    "event_id",
+    "user_id",
+    "source",
+    "stage",
+    "input",
+    "predicted_revenue",
+    "lower",
+    "upper",
+    "model_version",
+    "created_at",
+)
+"""Fields of a scored-stream entry (one prediction the API made)."""
+
+SOURCES = ("api", "stream", "batch")
+MAX_ERROR_CHARS = 2000
+
+
+class StreamDecodeError(ValueError):
+    """A stream entry that cannot be turned into what it should hold."""
+
+
+class InstallEvent(NamedTuple):
+    record: dict[str, str]  # every field but event_id / sent_at, for InstallRecord to validate
+    event_id: str | None
+    sent_at: str | None
+
+
+Entry = tuple[str, dict | None]
+"""A stream entry: its id and its raw fields (None when the entry was trimmed away)."""
+
+
+def to_field(value: Any) -> str:
+    """A value as stream text: None is empty, whole floats lose their `.0`, floats round-trip."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return str(value)
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise StreamDecodeError(f"field is not UTF-8: {error}") from None
+    return value
+
+
+def text_fields(fields: Mapping | None) -> dict[str, str]:
+    """Raw Redis fields (bytes or str) as a str -> str dict."""
+    if fields is None:
+        raise StreamDecodeError("entry was deleted from the stream")
+    try:  # the common case, bytes from a client without decode_responses, in one pass
+        return {key.decode(): value.decode() for key, value in fields.items()}
+    except (AttributeError, UnicodeDecodeError):
+        return {_text(key): _text(value) for key, value in fields.items()}
+
+
+def encode_install_event(
+    record: Mapping[str, Any], event_id: str | None = None, sent_at: datetime | str | None = None
+) -> dict[str, str]:
+    """Stream fields of one install event: every record column (empty = unknown) + metadata.
+
+    Keys of `record` that are not record columns are ignored.
+    """
+    fields = {column: to_field(record.get(column)) for column in RECORD_COLUMNS}
+    if event_id is not None:
+        fields["event_id"] = str(event_id)
+    if sent_at is not None:
+        fields["sent_at"] = to_field(sent_at)
+    return fields
+
+
+def decode_install_event(fields: Mapping | None) -> InstallEvent:
+    """Split an install-event entry into its record fields and its metadata."""
+    record = text_fields(fields)
+    event_id = record.pop("event_id", "") or None
+    sent_at = record.pop("sent_at", "") or None
+    return InstallEvent(record, event_id, sent_at)
+
+
+def encode_scored(prediction: Mapping[str, Any]) -> dict[str, str]:
+    """Stream fields of one prediction made by the API (`input` as JSON, numbers as text)."""
+    fields = {name: to_field(prediction.get(name)) for name in SCORED_FIELDS if name != "input"}
+    fields["input"] = json.dumps(prediction.get("input") or {}, separators=(",", ":"))
+    if not fields["created_at"]:
+        fields["created_at"] = datetime.now(UTC).isoformat()
+    return fields
+
+
+def _number(fields: Mapping[str, str], name: str) -> float:
+    try:
+        value = float(fields[name])
+    except (KeyError, ValueError):
+        raise StreamDecodeError(f"{name}: missing or not a number") from None
+    if not math.isfinite(value):
+        raise StreamDecodeError(f"{name}: not a finite number")
+    return value
+
+
+def decode_scored(fields: Mapping | None) -> dict[str, Any]:
+    """A `predictions` row from a scored-stream entry; raises StreamDecodeError when malformed."""
+    text = text_fields(fields)
+    for name in ("event_id", "source", "stage", "model_version", "created_at"):
+        if not text.get(name):
+            raise StreamDecodeError(f"{name}: missing")
+    if text["source"] not in SOURCES:
+        raise StreamDecodeError(f"source: must be one of {', '.join(SOURCES)}")
+    try:
+        created_at = datetime.fromisoformat(text["created_at"])
+    except ValueError:
+        raise StreamDecodeError("created_at: not an ISO 8601 timestamp") from None
+    try:
+        record = json.loads(text.get("input") or "{}")
+    except ValueError:
+        raise StreamDecodeError("input: not JSON") from None
+    if not isinstance(record, dict):
+        raise StreamDecodeError("input: not a JSON object")
+    return {
+        "event_id": text["event_id"],
+        "user_id": text.get("user_id") or None,
+        "source": text["source"],
+        "stage": text["stage"],
+        "input": record,
+        "predicted_revenue": _number(text, "predicted_revenue"),
+        "lower": _number(text, "lower"),
+        "upper": _number(text, "upper"),
+        "model_version": text["model_version"],
+        "created_at": created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC),
+    }
+
+
+def _id(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class EventStream:
+    """One Redis stream: appends trimmed to about `maxlen`, consumer groups, dead letters."""
+
+    def __init__(self, redis, name: str, maxlen: int | None = 1_000_000):
+        self.redis = redis
+        self.name = name
+        self.maxlen = maxlen
+
+    def append(self, fields: Mapping[str, Any]) -> str:
+        """XADD one entry (approximate MAXLEN trimming); returns its id."""
+        return _id(self.redis.xadd(self.name, fields, maxlen=self.maxlen, approximate=True))
+
+    def append_many(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
+        """XADD many entries in one pipeline round trip; returns their ids in order."""
+        pipe = self.redis.pipeline(transaction=False)
+        for fields in entries:
+            pipe.xadd(self.name, fields, maxlen=self.maxlen, approximate=True)
+        return [_id(entry_id) for entry_id in pipe.execute()]
+
+    def length(self) -> int:
+        return self.redis.xlen(self.name)
+
+    def ensure_group(self, group: str, start_id: str = "0") -> bool:
+        """Create the consumer group (and the stream) unless it exists; True if created."""
+        try:
+            self.redis.xgroup_create(self.name, group, id=start_id, mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+            return False
+        return True
+
+    def read_group(
+        self,
+        group: str,
+        consumer: str,
+        count: int,
+        block_ms: int | None = None,
+        pending: bool = False,
+        after: str = "0",
+    ) -> list[Entry]:
+        """XREADGROUP up to `count` new entries, or with `pending` this consumer's own
+        unacknowledged entries with ids above `after` (never blocks; entries trimmed from the
+        stream meanwhile come back with fields None)."""
+        return read_groups(
+            [self], group, consumer, count, block_ms, start_id=after if pending else ">"
+        ).get(self.name, [])
+
+    def ack(self, group: str, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        return self.redis.xack(self.name, group, *ids) if ids else 0
+
+    def pending_count(self, group: str) -> int:
+        return self.redis.xpending(self.name, group)["pending"]
+
+    def delivery_counts(self, group: str, ids: Iterable[str]) -> dict[str, int]:
+        """How many times each pending entry was delivered (absent ids are not pending); one
+        pipelined XPENDING per id, in one round trip."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xpending_range(self.name, group, min=entry_id, max=entry_id, count=1)
+        return {
+            entry_id: rows[0]["times_delivered"]
+            for entry_id, rows in zip(ids, pipe.execute() if ids else [], strict=True)
+            if rows
+        }
+
+    def autoclaim(
+        self, group: str, consumer: str, min_idle_ms: int, count: int, start_id: str = "0-0"
+    ) -> tuple[str, list[Entry], list[str]]:
+        """XAUTOCLAIM entries idle for `min_idle_ms` from any consumer of the group.
+
+        Returns the cursor to continue from ("0-0" when the scan is complete), the claimed
+        entries and the ids of pending entries that were trimmed away (Redis drops those).
+        """
+        response = self.redis.xautoclaim(
+            self.name, group, consumer, min_idle_ms, start_id=start_id, count=count
+        )
+        cursor, entries = response[0], response[1]
+        deleted = response[2] if len(response) > 2 else []
+        claimed = [(_id(entry_id), fields or None) for entry_id, fields in entries]
+        return _id(cursor), claimed, [_id(entry_id) for entry_id in deleted]
+
+    def dead_letter(
+        self,
+        group: str,
+        failures: Iterable[tuple[str, Mapping | None, str, int]],
+        to: EventStream,
+    ) -> list[str]:
+        """Move failed entries to the dead-letter stream `to` and acknowledge them, atomically.
+
+        `failures` holds (entry id, raw fields, error text, deliveries). The dead-letter entry
+        keeps the original fields and adds `dead_letter_stream`, `dead_letter_id`,
+        `dead_letter_group`, `dead_letter_error`, `dead_letter_deliveries`, `dead_letter_at`.
+        Returns the ids of the dead-letter entries.
+        """
+        failures = list(failures)
+        if not failures:
+            return []
+        pipe = self.redis.pipeline(transaction=True)
+        now = datetime.now(UTC).isoformat()
+        for entry_id, fields, error, deliveries in failures:
+            letter = dict(fields or {})
+            letter.update(
+                dead_letter_stream=self.name,
+                dead_letter_id=entry_id,
+                dead_letter_group=group,
+                dead_letter_error=str(error)[:MAX_ERROR_CHARS],
+                dead_letter_deliveries=str(deliveries),
+                dead_letter_at=now,
+            )
+            pipe.xadd(to.name, letter, maxlen=to.maxlen, approximate=True)
+        pipe.xack(self.name, group, *[failure[0] for failure in failures])
+        return [_id(entry_id) for entry_id in pipe.execute()[:-1]]
+
+    def prune_consumers(self, group: str, max_idle_ms: int, keep: str = "") -> list[str]:
+        """Remove consumers idle over `max_idle_ms` with nothing pending (dead workers);
+        returns their names."""
+        removed = []
+        for info in self.redis.xinfo_consumers(self.name, group):
+            name = _id(info["name"])
+            if name != keep and not info["pending"] and info["idle"] > max_idle_ms:
+                self.redis.xgroup_delconsumer(self.name, group, name)
+                removed.append(name)
+        return removed
+
+    def trim_consumed(self) -> int:
+        """XTRIM MINID (approximate) up to the oldest entry some group still needs.
+
+        An entry is still needed while it is pending or not yet delivered in any group, so this
+        never drops unprocessed work. Returns the number of entries removed.
+        """
+        groups = self.redis.xinfo_groups(self.name)
+        if not groups:
+            return 0
+        floor = None
+        for info in groups:
+            candidate = _id(info["last-delivered-id"])
+            if info["pending"]:
+                candidate = _id(self.redis.xpending(self.name, info["name"])["min"])
+            else:
+                candidate = _next_id(candidate)
+            floor = candidate if floor is None else min(floor, candidate, key=_id_key)
+        return self.redis.xtrim(self.name, minid=floor, approximate=True)
+
+
+def read_groups(
+    streams: list[EventStream],
+    group: str,
+    consumer: str,
+    count: int,
+    block_ms: int | None = None,
+    start_id: str = ">",
+) -> dict[str, list[Entry]]:
+    """One XREADGROUP over several streams (same Redis): up to `count` entries from each.
+
+    `start_id` ">" reads new entries (blocking up to `block_ms`); any other id reads this
+    consumer's pending entries above it, without blocking. Returns {stream name: entries}.
+    """
+    redis = streams[0].redis
+    response = redis.xreadgroup(
+        group,
+        consumer,
+        {stream.name: start_id for stream in streams},
+        count=count,
+        block=block_ms if start_id == ">" else None,
+    )
+    items = response.items() if isinstance(response, dict) else (response or [])
+    result = {}
+    for name, entries in items:
+        if entries and isinstance(entries[0], list):
+            entries = entries[0]  # RESP3 shape: {stream: [[entries]]}
+        result[_id(name)] = [(_id(entry_id), fields or None) for entry_id, fields in entries]
+    return result
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
+
+
+def _next_id(entry_id: str) -> str:
+    millis, seq = _id_key(entry_id)
+    return f"{millis}-{seq + 1}"

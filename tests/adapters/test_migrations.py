@@ -1,0 +1,78 @@
+import pytest
+import sqlalchemy
+
+from adapters.migrations import current_revision, upgrade_database
+
+EXPECTED_COLUMNS = {
+    "id",
+    "event_id",
+    "user_id",
+    "source",
+    "stage",
+    "input",
+    "predicted_revenue",
+    "lower",
+    "upper",
+    "model_version",
+    "created_at",
+}
+
+
+def check_schema(url):
+    engine = sqlalchemy.create_engine(url)
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        columns = {column["name"]: column for column in inspector.get_columns("predictions")}
+        indexes = {
+            index["name"]: index["column_names"] for index in inspector.get_indexes("predictions")
+        }
+        unique = inspector.get_unique_constraints("predictions")
+    finally:
+        engine.dispose()
+    assert set(columns) == EXPECTED_COLUMNS
+    assert columns["user_id"]["nullable"] and not columns["event_id"]["nullable"]
+    assert indexes["ix_predictions_created_at"] == ["created_at"]
+    assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
+    assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    return columns
+
+
+def test_upgrade_on_an_empty_sqlite_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert current_revision(url) is None
+    upgrade_database(url)
+    assert current_revision(url) == "0001"
+    check_schema(url)
+    upgrade_database(url)  # already current: nothing to do, no error
+    assert current_revision(url) == "0001"
+
+
+@pytest.mark.integration
+def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
+    assert current_revision(empty_database_url) is None
+    upgrade_database(empty_database_url)
+    assert current_revision(empty_database_url) == "0001"
+    columns = check_schema(empty_database_url)
+    assert columns["input"]["type"].__class__.__name__ == "JSONB"
+    assert columns["id"]["type"].__class__.__name__ == "BIGINT"
+    upgrade_database(empty_database_url)
+    assert current_revision(empty_database_url) == "0001"
+
+
+@pytest.mark.integration
+def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_admin):
+    upgrade_database(empty_database_url)
+    with postgres_admin.connect() as connection:
+        schemas = (
+            connection.execute(
+                sqlalchemy.text(
+                    "SELECT table_schema FROM information_schema.tables"
+                    " WHERE table_name = 'predictions'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    schema = empty_database_url.split("search_path%3D")[-1]
+    assert schema in schemas
+    assert "public" not in schemas

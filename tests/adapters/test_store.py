@@ -1,0 +1,114 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy
+
+from adapters.cache import cache_value
+from adapters.store import PredictionStore, make_engine
+
+DATABASES = ["sqlite_url", pytest.param("database_url", marks=pytest.mark.integration)]
+
+
+def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream"):
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "source": source,
+        "stage": "install",
+        "input": {"country": "US", "event_1": None},
+        "predicted_revenue": revenue,
+        "lower": 0.0,
+        "upper": 2.0,
+        "model_version": "v1",
+        "created_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+    }
+
+
+@pytest.fixture(params=DATABASES)
+def store(request):
+    engine = make_engine(request.getfixturevalue(request.param))
+    yield PredictionStore(engine)
+    engine.dispose()
+
+
+def test_save_many_inserts_and_is_idempotent_on_event_id(store):
+    assert store.save_many([row("a"), row("b"), row("c")]) == 3
+    assert store.save_many([row("b"), row("c"), row("d")]) == 1
+    assert store.save_many([]) == 0
+    assert store.count() == 4
+
+
+def test_duplicates_inside_one_call_make_one_row(store):
+    assert store.save_many([row("a", revenue=1.0), row("a", revenue=9.0)]) == 1
+    assert store.latest_for_user("u1")["predicted_revenue"] == 1.0
+
+
+def test_latest_for_user_is_the_most_recent_row(store):
+    store.save_many([row("a", minutes=5, revenue=5.0), row("b", minutes=9, revenue=9.0)])
+    store.save_many([row("c", minutes=1, revenue=1.0), row("d", user_id="u2")])
+    latest = store.latest_for_user("u1")
+    assert latest["event_id"] == "b" and latest["predicted_revenue"] == 9.0
+    assert latest["input"] == {"country": "US", "event_1": None}
+    assert latest["created_at"] == datetime(2025, 1, 1, 0, 9, tzinfo=UTC)
+    assert cache_value(latest)["scored_at"] == "2025-01-01T00:09:00+00:00"
+    assert store.latest_for_user("nobody") is None
+
+
+def test_created_at_defaults_to_now_and_user_id_may_be_null(store):
+    fresh = row("a", user_id=None)
+    del fresh["created_at"]
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    assert store.save_many([fresh]) == 1
+    assert store.count(user_id=None) == 1
+    assert store.count(source="stream") == 1
+    with store.engine.connect() as connection:
+        created = connection.execute(sqlalchemy.text("SELECT created_at FROM predictions")).scalar()
+    if isinstance(created, str):  # SQLite
+        created = datetime.fromisoformat(created)
+    assert created.replace(tzinfo=created.tzinfo or UTC) >= before
+
+
+def test_save_many_is_one_statement(store):
+    statements = []
+    sqlalchemy.event.listen(
+        store.engine, "before_execute", lambda *args, **kwargs: statements.append(args[1])
+    )
+    store.save_many(row(str(i)) for i in range(300))
+    assert len(statements) == 1
+    assert store.count() == 300
+
+
+def test_save_many_joins_a_caller_transaction_that_rolls_back(store):
+    with pytest.raises(RuntimeError), store.engine.begin() as connection:
+        assert store.save_many([row("a")], connection=connection) == 1
+        raise RuntimeError("abort")
+    assert store.count() == 0
+
+
+def test_insert_new_returns_only_the_new_event_ids(store):
+    assert sorted(store.insert_new([row("a"), row("b")])) == ["a", "b"]
+    assert store.insert_new([row("b"), row("c")]) == ["c"]
+
+
+def test_latest_for_users_matches_latest_for_user(store):
+    store.save_many(
+        [
+            row("a", "u1", minutes=1),
+            row("b", "u1", minutes=3),
+            row("c", "u2", minutes=2),
+            row("d", None, minutes=9),
+        ]
+    )
+    latest = {found["user_id"]: found for found in store.latest_for_users(["u1", "u2", "u3"])}
+    assert set(latest) == {"u1", "u2"}
+    assert latest["u1"] == store.latest_for_user("u1")
+    assert latest["u2"]["event_id"] == "c"
+    assert store.latest_for_users([]) == []
+
+
+def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, tmp_path):
+    store.check()
+    empty = PredictionStore(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        empty.check()
+    empty.engine.dispose()
