@@ -89,7 +89,7 @@ def tune(
         cv = cross_validate(
             frame,
             revenue,
-            lambda f, r, c=config: fit_predictor(f, r, c, c.threads),
+            lambda f, r, c=config: fit_models(f, r, c, c.threads),
             anomalous,
             repeats=repeats,
             seed=config.seed,
