@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import metrics
+from .business import PERFECT
 from .plots import REVENUE, new_figure
 
 FLOOR = 1e-4
@@ -134,8 +135,10 @@ def roas_chart(simulation: pd.DataFrame, title: str) -> Figure:
     """D7 profit and D7 ROAS per cost per install, one line per bid rule."""
     figure, axes = new_figure(columns=2, width=11, height=4)
     for rule, rows in simulation.groupby("rule", sort=False):
-        axes[0].plot(rows.cpi, rows["d7 profit"], marker="o", label=rule)
-        axes[1].plot(rows.cpi, rows["d7 roas"], marker="o", label=rule)
+        # the bound is dashed, so a rule that reaches it stays visible underneath
+        style = {"color": "black", "linestyle": "--"} if rule == PERFECT else {"marker": "o"}
+        axes[0].plot(rows.cpi, rows["d7 profit"], label=rule, **style)
+        axes[1].plot(rows.cpi, rows["d7 roas"], label=rule, **style)
     axes[0].axhline(0, color="gray", linestyle=":")
     axes[1].axhline(1, color="gray", linestyle=":")
     for ax, label in zip(
