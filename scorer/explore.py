@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .metrics import normalized_gini
 from .normalize import map_unique
 from .quality import country_rates
 
@@ -38,6 +39,28 @@ def exposure_facts(frame: pd.DataFrame, revenue: np.ndarray) -> pd.Series:
             "users with revenue > 0 and event_2 = 0": int(((event_2 == 0) & (revenue > 0)).sum()),
         }
     )
+
+
+def row_order(revenue: np.ndarray, blocks: int = 8) -> pd.DataFrame:
+    """Mean revenue and zero share by consecutive blocks of rows of the file. An ordered file makes
+    unshuffled splits misleading, and tied predictions too (they are ranked in file order)."""
+    revenue = np.asarray(revenue, float)
+    block = np.arange(len(revenue)) * blocks // len(revenue) + 1
+    table = (
+        pd.DataFrame({"block of rows": block, "revenue": revenue})
+        .groupby("block of rows")
+        .agg(
+            users=("revenue", "size"),
+            mean_revenue=("revenue", "mean"),
+            zero_share=("revenue", lambda r: float(np.mean(r == 0))),
+        )
+    )
+    return table
+
+
+def file_order_gini(revenue: np.ndarray) -> float:
+    """Normalised Gini of the file order itself, first rows ranked first (0 for a shuffled file)."""
+    return normalized_gini(revenue, -np.arange(len(revenue), dtype=float))
 
 
 def top_share(revenue: np.ndarray, share: float = 0.01) -> float:

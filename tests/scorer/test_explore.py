@@ -96,3 +96,13 @@ def test_coverage_and_residuals_by_prediction():
     assert len(table) == 10 and table.users.sum() == 100
     assert table.coverage.tolist() == [0.0] * 5 + [1.0] * 5
     assert residual_summary(y, y)["true / predicted"].eq(1.0).all()
+
+
+def test_row_order_reveals_a_sorted_file():
+    revenue = np.linspace(10.0, 0.0, 800)
+    table = explore.row_order(revenue, blocks=4)
+    assert table.users.tolist() == [200] * 4
+    assert table.mean_revenue.is_monotonic_decreasing
+    assert explore.file_order_gini(revenue) == pytest.approx(1.0)
+    shuffled = np.random.default_rng(0).permutation(revenue)
+    assert abs(explore.file_order_gini(shuffled)) < 0.1
