@@ -6,7 +6,7 @@ DATA ?= data/dataset.csv
 MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint train bench notebook clean
+.PHONY: install test lint train tune notebook bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ lint: install
 
 train: install
 	$(BIN)/python -m scorer train --data $(DATA) --out $(MODEL_DIR)
+
+tune: install
+	$(BIN)/python -m scorer tune --data $(DATA) --out models/tuning.csv
 
 notebook: install
 	$(BIN)/python notebooks/execute.py
