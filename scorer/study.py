@@ -15,7 +15,9 @@ import pandas as pd
 from .data import read_records
 from .evaluate import outside
 from .quality import rate_anomalies
-from .schema import TARGET
+from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
+from .train import TrainingConfig
+from .tuning import choose
 
 DATA_ENV = "D7_DATA"
 """Environment variable naming the training CSV (relative paths start at the project root)."""
@@ -105,6 +107,32 @@ def card_differences(card: dict, reference: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["equal"] = [a == b for a, b in zip(table.card, table.reference, strict=True)]
     return table
+
+
+def tuning_choice(table: pd.DataFrame, config: TrainingConfig) -> pd.DataFrame:
+    """The settings `scorer.tuning.choose` picks from a tuning table (models/tuning.csv) beside
+    those of `config`: the defaults of `TrainingConfig` are set from the table by hand."""
+    rows = []
+    for stage, params in ((STAGE_EVENTS, config.events), (STAGE_INSTALL, config.install)):
+        winner = choose(table, stage)
+        for column, value in winner.items():
+            if not str(column).startswith("param_") or pd.isna(value):
+                continue
+            name = str(column).removeprefix("param_")
+            current = getattr(config if name.startswith("k_") else params, name)
+            rows.append(
+                {
+                    "stage": stage,
+                    "setting": name,
+                    "chosen by tune": value,
+                    "TrainingConfig": current,
+                }
+            )
+    result = pd.DataFrame(rows)
+    result["equal"] = np.isclose(
+        result["chosen by tune"].astype(float), result["TrainingConfig"].astype(float)
+    )
+    return result
 
 
 def load_card(model_dir: str | Path) -> dict:

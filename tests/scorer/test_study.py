@@ -5,10 +5,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scorer import study
 from scorer.synth import synthetic_records
+from scorer.train import TrainingConfig
 
 
 def test_the_data_path_comes_from_the_environment(tmp_path):
@@ -74,3 +76,39 @@ def test_a_changed_number_or_identity_is_reported():
         "version",
         "cv.early_events.all.gini.std",
     }
+
+
+def test_the_tuned_settings_beside_the_configuration():
+    config = TrainingConfig()
+    table = pd.DataFrame(
+        [
+            {
+                "stage": "early_events",
+                "param_max_depth": 6,
+                "param_rounds": 200,
+                "param_k_rate": config.k_rate,
+                "excl_anomalous_gini": 0.9,
+                **{
+                    f"{s}_{m}": 0.5
+                    for s, m in (
+                        ("all", "mae"),
+                        ("all", "r2"),
+                        ("excl_anomalous", "spearman"),
+                        ("excl_anomalous", "decile_mape"),
+                        ("excl_anomalous", "total_ratio"),
+                    )
+                },
+            },
+            {
+                "stage": "install",
+                "param_max_depth": 9,
+                "param_tweedie_variance_power": 1.5,
+                "excl_anomalous_gini": 0.3,
+            },
+        ]
+    )
+    choice = study.tuning_choice(table, config).set_index(["stage", "setting"])
+    assert choice.loc[("early_events", "max_depth"), "TrainingConfig"] == config.events.max_depth
+    assert choice.loc[("early_events", "k_rate"), "equal"]
+    assert not choice.loc[("install", "max_depth"), "equal"]  # the table says 9
+    assert ("install", "k_revenue") not in choice.index  # not in this table
