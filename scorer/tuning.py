@@ -24,7 +24,11 @@ from .quality import rate_anomalies
 from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
 from .train import TrainingConfig, fit_models
 
-EVENTS_GRID = {"max_depth": (4, 5, 6), "rounds": (200, 400), "k_rate": (0.1, 1.0)}
+EVENTS_GRID = {
+    "max_depth": (4, 5, 6),
+    "tweedie_variance_power": (1.5, 1.8),
+    "k_rate": (0.1, 1.0),
+}
 INSTALL_GRID = {"tweedie_variance_power": (1.5, 1.8), "max_depth": (3, 4), "k_revenue": (50.0,)}
 EVENTS_CRITERIA = {  # metric, subset, higher is better
     "mae": ("all", False),

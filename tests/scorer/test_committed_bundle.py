@@ -85,14 +85,23 @@ def test_more_events_never_predict_less_on_real_users(predictor, dataset_path):
         for column in ("event_2", "event_3"):
             if record[column] is None:
                 continue
-            means = [predictor.predict_one({**record, column: n}).predicted_revenue
-                     for n in (0, 1, 2, 5, 10, 30, 100, 300, 1000)]
+            means = [
+                predictor.predict_one({**record, column: n}).predicted_revenue
+                for n in (0, 1, 2, 5, 10, 30, 100, 300, 1000)
+            ]
             assert all(b >= a for a, b in zip(means, means[1:], strict=False)), (record, column)
 
 
 def test_anomalous_country_keeps_its_own_scale(predictor):
-    base = {"platform": "Android", "device_family": "Samsung Galaxy Phone", "os_version": "10",
-            "source": "Organic", "event_1": 0, "event_2": 50, "event_3": 1}
+    base = {
+        "platform": "Android",
+        "device_family": "Samsung Galaxy Phone",
+        "os_version": "10",
+        "source": "Organic",
+        "event_1": 0,
+        "event_2": 50,
+        "event_3": 1,
+    }
     peru = predictor.predict_one({**base, "country": "pe"}).predicted_revenue
     spain = predictor.predict_one({**base, "country": "es"}).predicted_revenue
     assert peru / spain > 10_000
