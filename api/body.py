@@ -35,6 +35,28 @@ def check_size(request: Request, limit: int) -> None:
         raise ApiError(413, "payload_too_large", f"request body is over {limit} bytes")
 
 
+def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, at most `limit` bytes (413 beyond).
+
+    A body without Content-Length (chunked) is read from the server's stream up to one byte
+    past the limit, which tells a body of exactly `limit` bytes from a longer one.
+    """
+    check_size(request, limit)
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    stream = request.environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise ApiError(413, "payload_too_large", f"request body is over {limit} bytes")
+    return b"".join(chunks)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -57,5 +79,4 @@ def json_body(request: Request, limit: int) -> Any:
     """The request's JSON body after the content-type and size checks."""
     if not is_json(request.mimetype):
         raise unsupported_media_type("application/json")
-    check_size(request, limit)
-    return parse_json(request.get_data(cache=False))
+    return parse_json(read_body(request, limit))
