@@ -117,7 +117,7 @@ class _RecordBase(BaseModel):
 
     @property
     def stage(self) -> str:
-        return STAGE_EVENTS if getattr(self, "event_2") is not None else STAGE_INSTALL
+        return STAGE_EVENTS if self.event_2 is not None else STAGE_INSTALL
 
 
 InstallRecord: type[_RecordBase] = create_model(

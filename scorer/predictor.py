@@ -1,0 +1,152 @@
+"""The one `Predictor`: feature pipeline + install and early-events models + intervals + card.
+
+The notebook, the CLI, the API, the worker and the tests all predict through this class. It has
+a single-record path (`predict_one`, a flattened forest: microseconds) and a vectorised batch path
+(`predict_batch`, XGBoost on one thread); both give identical numbers for the same input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from .data import validate_frame
+from .features import FeaturePipeline
+from .forest import FlatForest
+from .intervals import RatioIntervals
+from .normalize import normalize
+from .schema import STAGE_EVENTS, STAGE_INSTALL
+
+CARD_FILE = "model_card.json"
+PIPELINE_FILE = "pipeline.json"
+MODEL_FILES = {STAGE_INSTALL: "install.ubj", STAGE_EVENTS: "early_events.ubj"}
+
+
+class Prediction(NamedTuple):
+    predicted_revenue: float
+    lower: float
+    upper: float
+    stage: str
+
+
+def interval_group(stage: str, platform: Any) -> str:
+    """Intervals are calibrated per stage and platform."""
+    return f"{stage}:{normalize('platform', platform)}"
+
+
+class Predictor:
+    def __init__(
+        self,
+        pipeline: FeaturePipeline,
+        boosters: dict[str, xgb.Booster],
+        intervals: RatioIntervals | None = None,
+        card: dict | None = None,
+    ):
+        self.pipeline = pipeline
+        self.boosters = boosters
+        for booster in boosters.values():
+            booster.set_param({"nthread": 1})
+        self.forests = {stage: FlatForest(booster) for stage, booster in boosters.items()}
+        self.intervals = intervals
+        self.card = card or {}
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unversioned"))
+
+    # --- one record -----------------------------------------------------------------------
+    def predict_one(self, record: Mapping[str, Any]) -> Prediction:
+        """Predict one validated record (keys of `schema.RECORD_COLUMNS`; missing = unknown)."""
+        stage, row, offset, zero = self.pipeline.build_row(record)
+        if zero:
+            return Prediction(0.0, 0.0, 0.0, stage)
+        margin = self.forests[stage].margin_one(row)
+        mean = float(np.exp(margin + offset))
+        lower, upper = self._bounds_one(stage, record.get("platform"), mean)
+        return Prediction(mean, lower, upper, stage)
+
+    def _bounds_one(self, stage: str, platform: Any, mean: float) -> tuple[float, float]:
+        if self.intervals is None:
+            return math.nan, math.nan
+        return self.intervals.bounds_one(interval_group(stage, platform), mean)
+
+    # --- many records ---------------------------------------------------------------------
+    def predict_batch(self, frame: pd.DataFrame | Mapping[str, Sequence]) -> pd.DataFrame:
+        """Predict every row of a frame of install records (validated here)."""
+        clean = validate_frame(frame)
+        features = self.pipeline.build_frame(clean)
+        mean = self._means(features)
+        has_events = features["has_events"]
+        stage = np.where(has_events, STAGE_EVENTS, STAGE_INSTALL)
+        if self.intervals is None:
+            lower = upper = np.full(len(mean), np.nan)
+        else:
+            platform = clean["platform"].map(lambda p: normalize("platform", p)).to_numpy(object)
+            groups = np.char.add(np.char.add(stage.astype(str), ":"), platform.astype(str))
+            lower, upper = self.intervals.bounds(groups, mean)
+        index = frame.index if isinstance(frame, pd.DataFrame) else None
+        return pd.DataFrame(
+            {"predicted_revenue": mean, "lower": lower, "upper": upper, "stage": stage},
+            index=index,
+        )
+
+    def _means(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        has_events = features["has_events"]
+        mean = np.zeros(len(has_events))
+        for stage, rows in ((STAGE_EVENTS, has_events), (STAGE_INSTALL, ~has_events)):
+            if not rows.any():
+                continue
+            key = "events" if stage == STAGE_EVENTS else "install"
+            margin = self.boosters[stage].inplace_predict(
+                features[key][rows], predict_type="margin"
+            )
+            mean[rows] = np.exp(margin.astype(np.float64) + features[f"{key}_offset"][rows])
+        mean[features["zero"]] = 0.0
+        return mean
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stage, booster in self.boosters.items():
+            booster.save_model(directory / MODEL_FILES[stage])
+        state = {"pipeline": self.pipeline.to_dict()}
+        if self.intervals is not None:
+            state["intervals"] = self.intervals.to_dict()
+        (directory / PIPELINE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+        (directory / CARD_FILE).write_text(json.dumps(self.card, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Predictor:
+        """Load a bundle written by `save` (the committed one lives in models/d7)."""
+        directory = Path(directory)
+        if not (directory / PIPELINE_FILE).is_file():
+            raise FileNotFoundError(f"no model bundle in {directory} (missing {PIPELINE_FILE})")
+        state = json.loads((directory / PIPELINE_FILE).read_text())
+        boosters = {}
+        for stage, name in MODEL_FILES.items():
+            booster = xgb.Booster()
+            booster.load_model(directory / name)
+            boosters[stage] = booster
+        intervals = state.get("intervals")
+        card_path = directory / CARD_FILE
+        return cls(
+            FeaturePipeline.from_dict(state["pipeline"]),
+            boosters,
+            RatioIntervals.from_dict(intervals) if intervals else None,
+            json.loads(card_path.read_text()) if card_path.is_file() else {},
+        )
+
+
+def threads_for_training() -> int:
+    """Training may use every core; serving always uses one thread per process."""
+    return max(1, len(os.sched_getaffinity(0)))
