@@ -81,6 +81,8 @@ class ApiServer(BaseApplication):
     def load_config(self) -> None:
         for name, value in self.options.items():
             self.cfg.set(name, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24: one per machine
+            self.cfg.set("control_socket_disable", True)
         self.cfg.set("worker_exit", _worker_exit)
         self.cfg.set("child_exit", _child_exit)
         self.cfg.set("on_exit", self._on_exit)
