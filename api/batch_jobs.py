@@ -16,8 +16,9 @@ from redis.exceptions import RedisError
 from adapters import jobs
 from api.body import check_size, is_json, parse_json, unsupported_media_type
 from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
+from api.schemas import InstallRecord
 from api.services import current_services
-from scorer.schema import RECORD_COLUMNS, InstallRecord
+from scorer.schema import RECORD_COLUMNS
 
 blueprint = Blueprint("batch_jobs", __name__)
 RECORDS = TypeAdapter(list[InstallRecord])

@@ -13,10 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapters.cache import cache_value
 from api.body import json_body
 from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
-from api.schemas import batch_models
+from api.schemas import InstallRecord, batch_models
 from api.scoring import score
 from api.services import current_services
-from scorer.schema import InstallRecord
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("predictions", __name__)

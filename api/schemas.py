@@ -9,12 +9,37 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, create_model
+import numpy as np
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 
-from scorer.schema import STAGES, InstallRecord
+from scorer.schema import COUNT_COLUMNS, STAGES
+from scorer.schema import InstallRecord as ContractRecord
 
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 Source = Literal["api", "stream", "batch"]
+MAX_COUNT = float(np.finfo(np.float32).max)
+"""The model computes in float32: larger counts cannot be scored (422 rather than overflow)."""
+
+
+class InstallRecord(ContractRecord):  # type: ignore[misc, valid-type]
+    """One install record: attributes known at install, event counts when known."""
+
+    @field_validator(*COUNT_COLUMNS)
+    @classmethod
+    def _representable(cls, value: float | None) -> float | None:
+        if value is not None and value > MAX_COUNT:
+            raise ValueError(f"must be <= {MAX_COUNT:.6g}")
+        return value
+
+
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 

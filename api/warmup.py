@@ -12,8 +12,8 @@ import time
 from flask import Flask
 
 from api.errors import json_response
+from api.schemas import InstallRecord
 from api.scoring import score
-from scorer.schema import InstallRecord
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.schemas import MAX_COUNT
 from scorer.schema import RECORD_COLUMNS
 
 
@@ -96,7 +97,7 @@ def test_openapi_document(client, make_app):
     record = document["components"]["schemas"]["InstallRecord"]
     assert set(record["properties"]) == set(RECORD_COLUMNS)
     assert record["additionalProperties"] is False
-    assert {"type": "number", "minimum": 0} in record["properties"]["event_1"]["anyOf"]
+    assert {"type": "number", "minimum": 0, "maximum": MAX_COUNT} in record["properties"]["event_1"]["anyOf"]
     batch = document["components"]["schemas"]["PredictBatch"]["properties"]["instances"]
     assert batch["maxItems"] == 1000
     small = make_app(batch_limit=7).test_client().get("/openapi.json").get_json()
