@@ -83,7 +83,10 @@ class PredictionCache:
             if not prediction.get("user_id"):
                 continue
             value = json.dumps(cache_value(prediction), separators=(",", ":"))
-            pipe.set(self.key(prediction["user_id"]), value, ex=self.ttl_seconds)
+            # plain SET ... EX: redis-py's set() adds an argument check costing as much again
+            pipe.execute_command(
+                "SET", self.key(prediction["user_id"]), value, "EX", self.ttl_seconds
+            )
             written += 1
         if written:
             pipe.execute()

@@ -20,8 +20,11 @@ _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url` with pre-ping, so connections dropped by a restart are replaced."""
+    """An engine for `url` with pre-ping, so connections dropped by a restart are replaced, and
+    (on Postgres) a 5 s connect timeout, so an unreachable server fails fast instead of hanging."""
     options.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql+psycopg2"):
+        options.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -50,6 +53,13 @@ def _row(prediction: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return row
 
 
+def _found(found: Mapping[str, Any]) -> dict[str, Any]:
+    row = dict(found)
+    row["created_at"] = _aware(row["created_at"])
+    row["scored_at"] = row["created_at"].isoformat()
+    return row
+
+
 class PredictionStore:
     """Bulk, idempotent writes of predictions and per-user lookups."""
 
@@ -73,14 +83,18 @@ class PredictionStore:
         Each row holds the columns of `predictions` but `id` (created_at defaults to now). The
         whole call is one transaction; pass `connection` to join a transaction of your own.
         """
+        return len(self.insert_new(rows, connection))
+
+    def insert_new(self, rows: Iterable[Mapping[str, Any]], connection=None) -> list[str]:
+        """Like `save_many`, but returns the event_ids that were inserted (the others existed)."""
         now = datetime.now(UTC)
         rows = [_row(row, now) for row in rows]
         if not rows:
-            return 0
+            return []
         if connection is not None:
-            return len(connection.execute(self.insert_statement(), rows).all())
+            return list(connection.execute(self.insert_statement(), rows).scalars())
         with self.engine.begin() as own:
-            return len(own.execute(self.insert_statement(), rows).all())
+            return list(own.execute(self.insert_statement(), rows).scalars())
 
     def latest_for_user(self, user_id: str) -> dict[str, Any] | None:
         """The user's most recent prediction as a dict of its columns (created_at aware), with
@@ -93,12 +107,32 @@ class PredictionStore:
         )
         with self.engine.connect() as connection:
             found = connection.execute(query).mappings().first()
-        if found is None:
-            return None
-        row = dict(found)
-        row["created_at"] = _aware(row["created_at"])
-        row["scored_at"] = row["created_at"].isoformat()
-        return row
+        return None if found is None else _found(found)
+
+    def latest_for_users(self, user_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """`latest_for_user` for many users in one query (users without rows are left out)."""
+        user_ids = sorted({user_id for user_id in user_ids if user_id})
+        if not user_ids:
+            return []
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=predictions.c.user_id,
+                order_by=(predictions.c.created_at.desc(), predictions.c.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(predictions, rank).where(predictions.c.user_id.in_(user_ids)).subquery()
+        query = select(*[ranked.c[column.name] for column in predictions.columns]).where(
+            ranked.c.rank == 1
+        )
+        with self.engine.connect() as connection:
+            return [_found(found) for found in connection.execute(query).mappings()]
+
+    def check(self) -> None:
+        """Raise unless the database answers and the predictions table exists (migrated)."""
+        with self.engine.connect() as connection:
+            connection.execute(select(predictions.c.id).limit(0)).all()
 
     def count(self, **filters: Any) -> int:
         """Number of rows, optionally filtered by column equality (e.g. source="batch")."""

@@ -77,7 +77,10 @@ def text_fields(fields: Mapping | None) -> dict[str, str]:
     """Raw Redis fields (bytes or str) as a str -> str dict."""
     if fields is None:
         raise StreamDecodeError("entry was deleted from the stream")
-    return {_text(key): _text(value) for key, value in fields.items()}
+    try:  # the common case, bytes from a client without decode_responses, in one pass
+        return {key.decode(): value.decode() for key, value in fields.items()}
+    except (AttributeError, UnicodeDecodeError):
+        return {_text(key): _text(value) for key, value in fields.items()}
 
 
 def encode_install_event(
@@ -197,22 +200,14 @@ class EventStream:
         count: int,
         block_ms: int | None = None,
         pending: bool = False,
+        after: str = "0",
     ) -> list[Entry]:
-        """XREADGROUP up to `count` entries: new ones, or with `pending` this consumer's own
-        unacknowledged ones (which never blocks; trimmed entries come back with fields None)."""
-        response = self.redis.xreadgroup(
-            group,
-            consumer,
-            {self.name: "0" if pending else ">"},
-            count=count,
-            block=None if pending else block_ms,
-        )
-        if not response:
-            return []
-        _, entries = response[0] if isinstance(response, list) else next(iter(response.items()))
-        if isinstance(entries, list) and entries and isinstance(entries[0], list):
-            entries = entries[0]  # RESP3 shape: {stream: [[entries]]}
-        return [(_id(entry_id), fields or None) for entry_id, fields in entries]
+        """XREADGROUP up to `count` new entries, or with `pending` this consumer's own
+        unacknowledged entries with ids above `after` (never blocks; entries trimmed from the
+        stream meanwhile come back with fields None)."""
+        return read_groups(
+            [self], group, consumer, count, block_ms, start_id=after if pending else ">"
+        ).get(self.name, [])
 
     def ack(self, group: str, ids: Iterable[str]) -> int:
         ids = list(ids)
@@ -278,6 +273,17 @@ class EventStream:
         pipe.xack(self.name, group, *[failure[0] for failure in failures])
         return [_id(entry_id) for entry_id in pipe.execute()[:-1]]
 
+    def prune_consumers(self, group: str, max_idle_ms: int, keep: str = "") -> list[str]:
+        """Remove consumers idle over `max_idle_ms` with nothing pending (dead workers);
+        returns their names."""
+        removed = []
+        for info in self.redis.xinfo_consumers(self.name, group):
+            name = _id(info["name"])
+            if name != keep and not info["pending"] and info["idle"] > max_idle_ms:
+                self.redis.xgroup_delconsumer(self.name, group, name)
+                removed.append(name)
+        return removed
+
     def trim_consumed(self) -> int:
         """XTRIM MINID (approximate) up to the oldest entry some group still needs.
 
@@ -296,6 +302,36 @@ class EventStream:
                 candidate = _next_id(candidate)
             floor = candidate if floor is None else min(floor, candidate, key=_id_key)
         return self.redis.xtrim(self.name, minid=floor, approximate=True)
+
+
+def read_groups(
+    streams: list[EventStream],
+    group: str,
+    consumer: str,
+    count: int,
+    block_ms: int | None = None,
+    start_id: str = ">",
+) -> dict[str, list[Entry]]:
+    """One XREADGROUP over several streams (same Redis): up to `count` entries from each.
+
+    `start_id` ">" reads new entries (blocking up to `block_ms`); any other id reads this
+    consumer's pending entries above it, without blocking. Returns {stream name: entries}.
+    """
+    redis = streams[0].redis
+    response = redis.xreadgroup(
+        group,
+        consumer,
+        {stream.name: start_id for stream in streams},
+        count=count,
+        block=block_ms if start_id == ">" else None,
+    )
+    items = response.items() if isinstance(response, dict) else (response or [])
+    result = {}
+    for name, entries in items:
+        if entries and isinstance(entries[0], list):
+            entries = entries[0]  # RESP3 shape: {stream: [[entries]]}
+        result[_id(name)] = [(_id(entry_id), fields or None) for entry_id, fields in entries]
+    return result
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

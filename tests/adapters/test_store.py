@@ -83,3 +83,32 @@ def test_save_many_joins_a_caller_transaction_that_rolls_back(store):
         assert store.save_many([row("a")], connection=connection) == 1
         raise RuntimeError("abort")
     assert store.count() == 0
+
+
+def test_insert_new_returns_only_the_new_event_ids(store):
+    assert sorted(store.insert_new([row("a"), row("b")])) == ["a", "b"]
+    assert store.insert_new([row("b"), row("c")]) == ["c"]
+
+
+def test_latest_for_users_matches_latest_for_user(store):
+    store.save_many(
+        [
+            row("a", "u1", minutes=1),
+            row("b", "u1", minutes=3),
+            row("c", "u2", minutes=2),
+            row("d", None, minutes=9),
+        ]
+    )
+    latest = {found["user_id"]: found for found in store.latest_for_users(["u1", "u2", "u3"])}
+    assert set(latest) == {"u1", "u2"}
+    assert latest["u1"] == store.latest_for_user("u1")
+    assert latest["u2"]["event_id"] == "c"
+    assert store.latest_for_users([]) == []
+
+
+def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, tmp_path):
+    store.check()
+    empty = PredictionStore(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        empty.check()
+    empty.engine.dispose()

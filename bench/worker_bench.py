@@ -1,0 +1,360 @@
+"""Stream worker benchmark: throughput against a floor consumer in the same run, latency from
+XADD to cached prediction at a fixed rate, and memory over a long run.
+
+    .venv/bin/python bench/worker_bench.py [--events 20000] [--rate 1000 --seconds 10]
+                                           [--rss-events 50000]   # 1000000 for the long run
+
+Floor: XREADGROUP + multi-row INSERT (psycopg2 execute_values, same table and indexes) + cache
+SET pipeline + XACK, no parsing and no scoring. Worker: `StreamWorker.run` with the real model.
+Both read a backlog of the same events with the same batch size; the best of `--rounds` is kept.
+Latency: a `python -m worker` process consumes events XADDed at `--rate`; the time a key was
+written is read back from its PTTL, so both ends are Redis server clock, to the millisecond.
+Everything lives under a `bench:<pid>:` key prefix and a `bench_<pid>` schema, removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg2
+import psycopg2.extras
+import redis
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.migrations import upgrade_database  # noqa: E402
+from adapters.settings import Settings  # noqa: E402
+from adapters.store import make_engine  # noqa: E402
+from adapters.stream import encode_install_event  # noqa: E402
+from scorer.predictor import Predictor  # noqa: E402
+from scorer.synth import synthetic_records  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
+
+CACHE_TTL = 3600
+
+
+def events(count: int, users: int | None = None, seed: int = 7) -> list[dict[str, str]]:
+    """Encoded install events; user ids cycle over `users` distinct ids when given."""
+    frame = synthetic_records(min(count, 200_000), seed=seed, with_revenue=False)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    out = []
+    for i in range(count):
+        record = dict(records[i % len(records)])
+        record["user_id"] = f"user-{i % users if users else i}"
+        out.append(encode_install_event(record))
+    return out
+
+
+def fill(client, stream: str, group: str, fields: list[dict]) -> None:
+    client.delete(stream)
+    client.xgroup_create(stream, group, id="0", mkstream=True)
+    for start in range(0, len(fields), 5000):
+        pipe = client.pipeline(transaction=False)
+        for entry in fields[start : start + 5000]:
+            pipe.xadd(stream, entry)
+        pipe.execute()
+
+
+def floor_consumer(client, dsn: str, schema: str, stream: str, prefix: str, total: int, batch: int):
+    """The floor: read, insert, cache, acknowledge; no parsing into records, no scoring."""
+    connection = psycopg2.connect(dsn)
+    cursor = connection.cursor()
+    insert = (
+        f'INSERT INTO "{schema}".floor_predictions (event_id, user_id, source, stage, input,'
+        " predicted_revenue, lower, upper, model_version, created_at) VALUES %s"
+    )
+    done = 0
+    while done < total:
+        response = client.xreadgroup("floor", "floor-1", {stream: ">"}, count=batch, block=1000)
+        entries = response[0][1]
+        rows, values = [], []
+        for entry_id, fields in entries:
+            text = {key.decode(): value.decode() for key, value in fields.items()}
+            rows.append(
+                (
+                    f"floor:{entry_id.decode()}",
+                    text["user_id"],
+                    "stream",
+                    "install",
+                    json.dumps(text),
+                    0.0,
+                    0.0,
+                    0.0,
+                    "floor",
+                    "now()",
+                )
+            )
+            values.append((text["user_id"], json.dumps({"user_id": text["user_id"], "v": 0.0})))
+        psycopg2.extras.execute_values(cursor, insert, rows, page_size=batch)
+        connection.commit()
+        pipe = client.pipeline(transaction=False)
+        for user_id, value in values:
+            pipe.set(prefix + user_id, value, ex=CACHE_TTL)
+        pipe.xack(stream, "floor", *[entry_id for entry_id, _ in entries])
+        pipe.execute()
+        done += len(entries)
+    connection.close()
+
+
+def throughput(args, client, settings, dsn, schema, predictor) -> tuple[float, float]:
+    fields = events(args.events)
+    best_floor = best_worker = 0.0
+    engine = make_engine(settings.database_url)
+    for round_ in range(args.rounds):
+        fill(client, settings.installs_stream, "floor", fields)
+        start = time.perf_counter()
+        floor_consumer(
+            client,
+            dsn,
+            schema,
+            settings.installs_stream,
+            settings.cache_prefix,
+            len(fields),
+            settings.worker_batch_size,
+        )
+        floor_rate = len(fields) / (time.perf_counter() - start)
+        fill(client, settings.installs_stream, settings.consumer_group, fields)
+        worker = build_worker(settings, predictor, client, engine, consumer=f"bench-{round_}")
+        start = time.perf_counter()
+        outcome = worker.run(max_messages=len(fields))
+        worker_rate = len(fields) / (time.perf_counter() - start)
+        assert outcome.acked == len(fields), outcome
+        print(
+            f"  round {round_ + 1}: floor {floor_rate:,.0f} events/s, "
+            f"worker {worker_rate:,.0f} events/s"
+        )
+        best_floor, best_worker = max(best_floor, floor_rate), max(best_worker, worker_rate)
+        with engine.begin() as connection:
+            connection.execute(
+                sqlalchemy.text(f'TRUNCATE "{schema}".predictions, "{schema}".floor_predictions')
+            )
+    engine.dispose()
+    return best_floor, best_worker
+
+
+def start_worker(settings: Settings, block_ms: int = 100) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[name.upper()] = str(value)
+    env["WORKER_BLOCK_MS"] = str(block_ms)
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "run"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def written_at_ms(client, keys: list[str]) -> list[float | None]:
+    """When each key was last written (server clock, ms), from its remaining TTL."""
+    out = []
+    for start in range(0, len(keys), 200):
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        for key in keys[start : start + 200]:
+            pipe.pttl(key)
+        seconds, micros = (reply := pipe.execute())[0]
+        now_ms = seconds * 1000 + micros / 1000
+        out += [now_ms + ttl - CACHE_TTL * 1000 if ttl > 0 else None for ttl in reply[1:]]
+    return out
+
+
+def wait_until_ready(client, settings, process) -> None:
+    """Wait for the worker to consume: a warm-up event reaches the cache."""
+    warmup = events(1, seed=5)[0]
+    warmup["user_id"] = "warmup"
+    client.xadd(settings.installs_stream, warmup)
+    deadline = time.monotonic() + 120
+    while not client.exists(settings.cache_prefix + "warmup"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the worker did not start")
+        time.sleep(0.05)
+
+
+def latency(args, client, settings) -> np.ndarray:
+    fields = events(int(args.rate * args.seconds), seed=11)
+    client.xgroup_create(settings.installs_stream, settings.consumer_group, id="$", mkstream=True)
+    process = start_worker(settings)
+    try:
+        wait_until_ready(client, settings, process)
+        sent, start = [], time.perf_counter()
+        for i, entry in enumerate(fields):
+            delay = start + i / args.rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent.append(int(client.xadd(settings.installs_stream, entry).split(b"-")[0]))
+        keys = [settings.cache_prefix + entry["user_id"] for entry in fields]
+        deadline = time.monotonic() + 30
+        while client.exists(keys[-1]) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        written = written_at_ms(client, keys)
+    finally:
+        stop(process)
+    missing = sum(value is None for value in written)
+    if missing:
+        print(f"  {missing} events never reached the cache")
+    return np.array([w - s for w, s in zip(written, sent, strict=True) if w is not None])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def memory(args, client, settings) -> tuple[int, int, float]:
+    """RSS of a worker process after the first tenth of `--rss-events` and at the end."""
+    fields = events(20_000, users=10_000, seed=13)
+    client.xgroup_create(settings.installs_stream, settings.consumer_group, id="$", mkstream=True)
+    process = start_worker(settings, block_ms=1000)
+    try:
+        wait_until_ready(client, settings, process)
+        sent, first, start = 0, None, time.perf_counter()
+        while sent < args.rss_events:
+            chunk = fields[: min(len(fields), args.rss_events - sent)]
+            pipe = client.pipeline(transaction=False)
+            for entry in chunk:
+                pipe.xadd(settings.installs_stream, entry, maxlen=200_000, approximate=True)
+            pipe.execute()
+            sent += len(chunk)
+            while client.xinfo_groups(settings.installs_stream)[0]["lag"] > 40_000:
+                time.sleep(0.05)
+            if first is None and sent >= args.rss_events // 10:
+                first = rss_kib(process.pid)
+        while True:
+            info = client.xinfo_groups(settings.installs_stream)[0]
+            if info["lag"] == 0 and info["pending"] == 0:
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - start
+        last = rss_kib(process.pid)
+    finally:
+        stop(process)
+    return first or last, last, args.rss_events / elapsed
+
+
+def settings_for(args, part: str, database_url: str) -> Settings:
+    prefix = f"bench:{os.getpid()}:{part}:"
+    return Settings(
+        model_dir=args.model,
+        redis_url=args.redis_url,
+        database_url=database_url,
+        installs_stream=prefix + "installs",
+        scored_stream=prefix + "scored",
+        dead_letter_stream=prefix + "dead",
+        cache_prefix=prefix + "prediction:",
+        cache_ttl_seconds=CACHE_TTL,
+        worker_batch_size=args.batch_size,
+        worker_block_ms=1000,
+    )
+
+
+def cleanup(client, prefix: str) -> None:
+    for keys in _chunks(list(client.scan_iter(match=prefix + "*", count=10_000)), 10_000):
+        client.delete(*keys)
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="backlog per throughput run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=1000, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
+    parser.add_argument("--rss-events", type=int, default=50_000, help="events of the RSS run")
+    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    )
+    args = parser.parse_args()
+
+    schema = f"bench_{os.getpid()}"
+    admin = sqlalchemy.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    database_url = url.render_as_string(hide_password=False)
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        upgrade_database(database_url)
+        with admin.connect() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    f'CREATE TABLE "{schema}".floor_predictions'
+                    f' (LIKE "{schema}".predictions INCLUDING ALL)'
+                )
+            )
+        dsn = (
+            make_url(args.database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+        predictor = Predictor.load(args.model)
+        print(f"model {predictor.version}, batch size {args.batch_size}, {os.cpu_count()} cores")
+
+        print(f"throughput, backlog of {args.events:,} events, best of {args.rounds}:")
+        settings = settings_for(args, "throughput", database_url)
+        floor_rate, worker_rate = throughput(args, client, settings, dsn, schema, predictor)
+        ratio = worker_rate / floor_rate
+        print(
+            f"  worker / floor = {worker_rate:,.0f} / {floor_rate:,.0f} = {ratio:.2f}x "
+            f"(target >= 0.5x): {'met' if ratio >= 0.5 else 'NOT met'}"
+        )
+
+        print(
+            f"latency XADD -> cached prediction at {args.rate:,.0f} events/s for "
+            f"{args.seconds:g} s:"
+        )
+        lat = latency(args, client, settings_for(args, "latency", database_url))
+        p50, p99, worst = np.percentile(lat, [50, 99, 100])
+        print(
+            f"  {len(lat):,} events: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {worst:.0f} ms "
+            f"(target p99 <= 50 ms): {'met' if p99 <= 50 else 'NOT met'}"
+        )
+
+        if args.rss_events:
+            print(f"memory over {args.rss_events:,} events (worker process RSS):")
+            first, last, rate = memory(args, client, settings_for(args, "rss", database_url))
+            print(
+                f"  after 10%: {first / 1024:.1f} MiB, at the end: {last / 1024:.1f} MiB, "
+                f"end / start = {last / first:.2f}x, {rate:,.0f} events/s"
+            )
+    finally:
+        cleanup(client, f"bench:{os.getpid()}:")
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

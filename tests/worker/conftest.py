@@ -1,0 +1,110 @@
+"""Fixtures for the worker tests: a fake Predictor for unit tests, settings and a worker wired
+to fakeredis + SQLite (unit) or to the real Redis + Postgres (integration)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from worker_fakes import FakePredictor
+
+from adapters.settings import Settings
+from adapters.store import make_engine
+from worker.wiring import build_worker
+
+
+@pytest.fixture
+def fake_predictor():
+    return FakePredictor()
+
+
+@pytest.fixture
+def unit_settings(sqlite_url):
+    return Settings(
+        redis_url="redis://fake",
+        database_url=sqlite_url,
+        worker_batch_size=50,
+        worker_block_ms=10,
+        claim_idle_ms=0,
+        max_deliveries=3,
+        stream_maxlen=100000,
+    )
+
+
+@pytest.fixture
+def make_unit_worker(unit_settings, fake_redis, fake_predictor):
+    engines = []
+
+    def make(consumer="w1", **overrides):
+        settings = unit_settings.model_copy(update=overrides)
+        engine = make_engine(settings.database_url)
+        engines.append(engine)
+        return build_worker(settings, fake_predictor, fake_redis, engine, consumer=consumer)
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+# --- integration: the real Redis and Postgres, the real model ------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = ROOT / "models" / "d7"
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    from scorer.predictor import Predictor
+
+    return Predictor.load(MODEL_DIR)
+
+
+@pytest.fixture
+def service_settings(redis_url, database_url):
+    return Settings(
+        model_dir=str(MODEL_DIR),
+        redis_url=redis_url,
+        database_url=database_url,
+        worker_batch_size=100,
+        worker_block_ms=100,
+        claim_idle_ms=1000,
+        max_deliveries=3,
+        cache_ttl_seconds=3600,
+    )
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Start `python -m worker ...` processes; whatever is still running at the end is killed."""
+    processes = []
+
+    def start(settings: Settings, *args: str) -> subprocess.Popen:
+        env = {key: value for key, value in os.environ.items() if key.upper() not in ENV_NAMES}
+        env.update(settings_env(settings))
+        log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker", *args], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
+        process.log_path = log.name
+        log.close()
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+ENV_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        name.upper(): str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }

@@ -1,0 +1,88 @@
+"""What the integration tests of the worker check: every event exactly once in Postgres, every
+user's latest persisted prediction in the cache, nothing left pending; and how they wait."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy
+
+from adapters.cache import PredictionCache
+from adapters.stream import EventStream, encode_install_event
+from scorer.synth import synthetic_records
+
+
+def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
+    """Install records with unique user ids (`user-<seed>-<i>`), some with event counts."""
+    frame = synthetic_records(count, seed=seed, with_revenue=False)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for i, record in enumerate(records):
+        record["user_id"] = f"user-{seed}-{i}"
+    return records
+
+
+def push(client, settings, records, event_ids) -> list[str]:
+    stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
+    return stream.append_many(
+        encode_install_event(record, event_id=event_id)
+        for record, event_id in zip(records, event_ids, strict=True)
+    )
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def rows(database_url: str) -> list[dict]:
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(
+                sqlalchemy.text(
+                    "SELECT event_id, user_id, source, predicted_revenue FROM predictions"
+                )
+            )
+            return [dict(row) for row in result.mappings()]
+    finally:
+        engine.dispose()
+
+
+def row_count(database_url: str) -> int:
+    return len(rows(database_url))
+
+
+def pending(client, settings, stream: str | None = None) -> int:
+    stream = stream or settings.installs_stream
+    if not client.exists(stream):
+        return 0
+    return client.xpending(stream, settings.consumer_group)["pending"]
+
+
+def acked(client, settings) -> int:
+    """Entries of the install stream delivered to the group and acknowledged."""
+    (info,) = client.xinfo_groups(settings.installs_stream)
+    return info["entries-read"] - info["pending"]
+
+
+def assert_exactly_once_and_cached(client, settings, event_ids, users) -> None:
+    """One row per expected event and no other row; each user cached with the value of their
+    persisted row; nothing pending."""
+    found = rows(settings.database_url)
+    ids = [row["event_id"] for row in found]
+    assert len(ids) == len(set(ids))
+    missing, extra = set(event_ids) - set(ids), set(ids) - set(event_ids)
+    assert not missing and not extra, (len(missing), len(extra))
+    cache = PredictionCache(client, settings.cache_prefix, settings.cache_ttl_seconds)
+    by_user = {row["user_id"]: row for row in found}
+    uncached = [user for user in users if cache.get(user) is None]
+    assert not uncached, f"{len(uncached)} users not cached, e.g. {uncached[:3]}"
+    for user in users:
+        assert cache.get(user)["predicted_revenue"] == by_user[user]["predicted_revenue"]
+    assert pending(client, settings) == 0

@@ -1,0 +1,241 @@
+"""Fault tests of the stream worker against the real Redis and Postgres and the real model.
+
+Each ends by checking that every event has exactly one row, every user is cached with their
+persisted prediction and nothing is left pending. Outages are made with a TCP proxy in front of
+the server (the servers themselves are shared with other test runs and are never stopped).
+"""
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from stream_checks import (
+    acked,
+    assert_exactly_once_and_cached,
+    pending,
+    push,
+    row_count,
+    synthetic_installs,
+    wait_for,
+)
+from tcp_proxy import TcpProxy
+
+from adapters.store import make_engine
+from worker.wiring import build_worker
+
+pytestmark = pytest.mark.integration
+
+
+def events(count, seed=1):
+    records = synthetic_installs(count, seed)
+    return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
+
+
+def log_text(process) -> str:
+    return Path(process.log_path).read_text()
+
+
+def small_batches(settings):
+    """Many small batches: a kill lands mid-stream, and often mid-batch."""
+    return settings.model_copy(update={"worker_batch_size": 20})
+
+
+def finish(spawn, settings, consumer="finisher"):
+    """Run a worker until nothing is left, as a restarted process would."""
+    process = spawn(settings, "run", "--until-empty", "--consumer", consumer)
+    assert process.wait(timeout=90) == 0, log_text(process)
+
+
+def test_sigkill_mid_stream_then_restart(redis_client, service_settings, spawn):
+    records, ids, users = events(1500)
+    push(redis_client, service_settings, records, ids)
+    worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
+    wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    assert row_count(service_settings.database_url) < len(ids), "killed too late to test"
+    finish(spawn, service_settings, consumer="w1")  # same name: re-reads its own pending first
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+class Crash(BaseException):
+    """The process dying between the commit and the XACK."""
+
+
+def test_killed_after_commit_before_xack(redis_client, service_settings, predictor):
+    records, ids, users = events(300, seed=2)
+    push(redis_client, service_settings, records, ids)
+    settings = service_settings.model_copy(update={"claim_idle_ms": 0})
+    engine = make_engine(settings.database_url)
+    dying = build_worker(settings, predictor, redis_client, engine, consumer="dying")
+    original = dying.handler.store.insert_new
+
+    def commit_then_die(rows, connection=None):
+        inserted = original(rows, connection)
+        if len(inserted) > 0 and row_count(settings.database_url) >= 200:
+            raise Crash
+        return inserted
+
+    dying.handler.store.insert_new = commit_then_die
+    with pytest.raises(Crash):
+        dying.run(until_empty=True)
+    assert pending(redis_client, settings) > 0
+    assert row_count(settings.database_url) >= 200
+    survivor = build_worker(settings, predictor, redis_client, engine, consumer="survivor")
+    survivor.run(until_empty=True)
+    engine.dispose()
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)
+
+
+def test_postgres_connections_refused_for_seconds(redis_client, service_settings, spawn):
+    proxy = TcpProxy(5432)
+    proxy.up()
+    through_proxy = service_settings.database_url.replace(":5432/", f":{proxy.port}/")
+    settings = service_settings.model_copy(update={"database_url": through_proxy})
+    records, ids, users = events(900, seed=3)
+    worker = spawn(settings, "run", "--consumer", "w1")
+    try:
+        push(redis_client, settings, records[:300], ids[:300])
+        wait_for(lambda: row_count(service_settings.database_url) > 0, 60, "first rows")
+        proxy.down()
+        push(redis_client, settings, records[300:600], ids[300:600])
+        time.sleep(4)
+        assert acked(redis_client, settings) <= row_count(service_settings.database_url)
+        assert worker.poll() is None, "the worker gave up"
+        proxy.up()
+        push(redis_client, settings, records[600:], ids[600:])
+        wait_for(lambda: row_count(service_settings.database_url) == 900, 60, "all rows")
+        wait_for(lambda: pending(redis_client, settings) == 0, 30, "all acked")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        proxy.down()
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def test_redis_gone_for_seconds(redis_client, service_settings, spawn):
+    proxy = TcpProxy(6379)
+    proxy.up()
+    through_proxy = service_settings.redis_url.replace(":6379/", f":{proxy.port}/")
+    settings = service_settings.model_copy(update={"redis_url": through_proxy})
+    records, ids, users = events(600, seed=4)
+    worker = spawn(settings, "run", "--consumer", "w1")
+    try:
+        push(redis_client, settings, records[:300], ids[:300])
+        wait_for(lambda: row_count(settings.database_url) > 0, 60, "first rows")
+        proxy.down()
+        push(redis_client, settings, records[300:], ids[300:])
+        time.sleep(3)
+        assert worker.poll() is None, "the worker gave up"
+        proxy.up()
+        wait_for(lambda: row_count(settings.database_url) == 600, 60, "all rows")
+        wait_for(lambda: pending(redis_client, settings) == 0, 30, "all acked")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        proxy.down()
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
+    redis_client, service_settings, predictor
+):
+    records, ids, users = events(50, seed=5)
+    settings = service_settings.model_copy(update={"claim_idle_ms": 0, "max_deliveries": 2})
+    push(redis_client, settings, records[:25], ids[:25])
+    unparseable = redis_client.xadd(settings.installs_stream, {"country": "es", "event_1": "x"})
+    nul = dict(records[0], user_id="nul-user", country="e\x00s")
+    (rejected_by_postgres,) = push(redis_client, settings, [nul], ["nul-event"])
+    push(redis_client, settings, records[25:], ids[25:])
+    engine = make_engine(settings.database_url)
+    outcome = build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
+    engine.dispose()
+    assert outcome.dead_lettered == 2
+    letters = {
+        fields[b"dead_letter_id"].decode(): fields
+        for _, fields in redis_client.xrange(settings.dead_letter_stream)
+    }
+    assert set(letters) == {unparseable.decode(), rejected_by_postgres}
+    assert b"event_1" in letters[unparseable.decode()][b"dead_letter_error"]
+    assert letters[rejected_by_postgres][b"event_id"] == b"nul-event"
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)
+
+
+def test_duplicated_event_ids_make_one_row_each(redis_client, service_settings, predictor):
+    records, ids, users = events(300, seed=6)
+    push(redis_client, service_settings, records, ids)
+    push(redis_client, service_settings, records[::2], ids[::2])  # sent again, later batches
+    push(redis_client, service_settings, records[:50], ids[:50])
+    engine = make_engine(service_settings.database_url)
+    worker = build_worker(service_settings, predictor, redis_client, engine)
+    outcome = worker.run(until_empty=True)
+    engine.dispose()
+    assert outcome.entries == 500 and outcome.inserted == 300
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def test_two_workers_share_the_group_and_one_dies(redis_client, service_settings, spawn):
+    records, ids, users = events(2000, seed=7)
+    push(redis_client, service_settings, records, ids)
+    first = spawn(small_batches(service_settings), "run", "--consumer", "first")
+    second = spawn(small_batches(service_settings), "run", "--consumer", "second")
+    wait_for(lambda: row_count(service_settings.database_url) >= 300, 60, "300 rows")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert row_count(service_settings.database_url) < len(ids), "killed too late to test"
+    wait_for(lambda: row_count(service_settings.database_url) == len(ids), 90, "all rows")
+    wait_for(lambda: pending(redis_client, service_settings) == 0, 30, "the dead one's entries")
+    consumers = {
+        info["name"].decode(): info
+        for info in redis_client.xinfo_consumers(
+            service_settings.installs_stream, service_settings.consumer_group
+        )
+    }
+    assert {"first", "second"} <= set(consumers)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def test_sigterm_finishes_and_acks_the_current_batch(
+    redis_client, service_settings, spawn, predictor
+):
+    records, ids, users = events(1500, seed=8)
+    push(redis_client, service_settings, records, ids)
+    worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
+    wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert "stopped" in log_text(worker)
+    assert pending(redis_client, service_settings) == 0
+    persisted = row_count(service_settings.database_url)
+    assert persisted == acked(redis_client, service_settings) < len(ids)
+    engine = make_engine(service_settings.database_url)
+    build_worker(service_settings, predictor, redis_client, engine).run(until_empty=True)
+    engine.dispose()
+    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def test_worker_refuses_to_run_on_a_database_without_migrations(
+    service_settings, empty_database_url, spawn
+):
+    settings = service_settings.model_copy(update={"database_url": empty_database_url})
+    process = spawn(settings, "run", "--until-empty")
+    assert process.wait(timeout=60) == 2
+    assert "python -m worker migrate" in log_text(process)
+
+
+def test_migrate_command_upgrades_an_empty_database(
+    service_settings, empty_database_url, spawn, redis_client, predictor
+):
+    settings = service_settings.model_copy(update={"database_url": empty_database_url})
+    process = spawn(settings, "migrate")
+    assert process.wait(timeout=60) == 0, log_text(process)
+    assert "database at revision 0001" in log_text(process)
+    records, ids, users = events(20, seed=9)
+    push(redis_client, settings, records, ids)
+    engine = make_engine(settings.database_url)
+    build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
+    engine.dispose()
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)

@@ -1,0 +1,217 @@
+"""`StreamWorker.run`: the consumer loop around `BatchHandler.handle`.
+
+It first re-reads this consumer's own pending entries, then reads new ones, claims entries left
+idle by dead consumers (XAUTOCLAIM), trims the streams, and rides out Redis or Postgres outages
+with backoff. It can stop after N messages or when the streams are empty, so tests drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from adapters.stream import EventStream, read_groups
+from worker.faults import Backoff, is_transient
+from worker.handler import Batch, BatchHandler, Outcome
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 30.0
+"""How often streams are trimmed of acknowledged entries and idle consumers are removed."""
+CONSUMER_MAX_IDLE_MS = 24 * 3600 * 1000
+"""Consumers idle this long with nothing pending are removed from the group."""
+
+
+def default_consumer_name() -> str:
+    """Unique among live processes; a restarted container (same host name, pid 1) gets its old
+    name back and so re-reads its own pending entries first."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class StreamWorker:
+    """One consumer of the group, reading every stream of the handler."""
+
+    def __init__(
+        self,
+        handler: BatchHandler,
+        streams: list[EventStream],
+        group: str,
+        consumer: str,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 60000,
+        backoff: Backoff | None = None,
+        pipelined: bool = True,
+    ):
+        self.handler = handler
+        self.streams = streams
+        self.group = group
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_every = min(claim_idle_ms / 2000, 5.0)
+        self.backoff = backoff or Backoff()
+        self.pipelined = pipelined
+        self.stopping = False
+        self._next_claim = 0.0
+        self._claim_cursors = {stream.name: "0-0" for stream in streams}
+        self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        self._totals = Outcome()
+        self._in_flight: Future | None = None
+
+    # --- signals --------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """First SIGTERM/SIGINT: finish and acknowledge the current batch, then stop. Second
+        one: stop at once (unacknowledged entries stay pending and are processed again)."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.stopping:
+            log.warning("second %s: stopping now", signal.Signals(signum).name)
+            raise SystemExit(128 + signum)
+        log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    # --- loop -----------------------------------------------------------------------------
+    def run(self, max_messages: int | None = None, until_empty: bool = False) -> Outcome:
+        """Process until stopped, until `max_messages` entries were taken, or (`until_empty`)
+        until no entry is left to read or to claim. Returns the totals.
+
+        Batch k is committed (insert, cache, XACK) in a second thread while batch k+1 is parsed
+        and scored; commits stay in order, one at a time. Own pending entries are re-read and
+        idle ones claimed only when no commit is in flight.
+        """
+        self._totals, self._in_flight = Outcome(), None
+        taken, connected = 0, False
+        pending_cursors: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
+            while not self.stopping and (max_messages is None or taken < max_messages):
+                try:
+                    if not connected:
+                        self._settle()
+                        self._setup()
+                        connected = True
+                        pending_cursors = {stream.name: "0" for stream in self.streams}
+                    if pending_cursors:
+                        batch = self._read_own_pending(pending_cursors)
+                    else:
+                        batch = self._claim() or self._read_new()
+                        if not batch and until_empty and self._claim_done():
+                            break
+                    if batch:
+                        taken += len(batch)
+                        prepared = self.handler.prepare(batch)
+                        self._collect()
+                        if self.pipelined:
+                            self._in_flight = committer.submit(self.handler.commit, prepared)
+                        else:
+                            self._totals += self.handler.commit(prepared)
+                    self.backoff.reset()
+                    self._housekeeping()
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    self._settle()
+                    connected = False
+                    delay = self.backoff.next()
+                    log.warning("%s; retrying in %.1f s", error, delay)
+                    self._sleep(delay)
+            self._collect()
+        return self._totals
+
+    def _collect(self) -> None:
+        """Wait for the commit in flight, if any, and add its outcome (or raise its error)."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            self._totals += future.result()
+
+    def _settle(self) -> None:
+        """Like `_collect`, after an error elsewhere: a failed commit is only logged (its
+        entries stay pending and are read again)."""
+        try:
+            self._collect()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("commit in flight failed: %s", error)
+
+    def _setup(self) -> None:
+        self.handler.check()
+        for stream in self.streams:
+            stream.ensure_group(self.group)
+
+    def _read_own_pending(self, cursors: dict[str, str]) -> Batch:
+        self._collect()
+        return self._own_pending_page(cursors)
+
+    def _own_pending_page(self, cursors: dict[str, str]) -> Batch:
+        """The next page of entries delivered to this consumer earlier but never acknowledged
+        (after a crash, an outage or a failure); a cursor is dropped once its stream is done."""
+        batch = Batch()
+        for stream in self.streams:
+            if stream.name not in cursors:
+                continue
+            entries = stream.read_group(
+                self.group, self.consumer, self.batch_size, pending=True, after=cursors[stream.name]
+            )
+            if entries:
+                batch.entries[stream.name] = entries
+                cursors[stream.name] = entries[-1][0]
+            else:
+                del cursors[stream.name]
+        return batch
+
+    def _read_new(self) -> Batch:
+        entries = read_groups(
+            self.streams, self.group, self.consumer, self.batch_size, self.block_ms
+        )
+        return Batch({name: found for name, found in entries.items() if found})
+
+    def _claim(self) -> Batch | None:
+        """XAUTOCLAIM entries idle for `claim_idle_ms`, a page at a time, every few seconds."""
+        if time.monotonic() < self._next_claim:
+            return None
+        self._collect()  # never claim entries whose commit is still running
+        batch = Batch()
+        for stream in self.streams:
+            cursor, claimed, deleted = stream.autoclaim(
+                self.group,
+                self.consumer,
+                self.claim_idle_ms,
+                self.batch_size,
+                self._claim_cursors[stream.name],
+            )
+            self._claim_cursors[stream.name] = cursor
+            if claimed:
+                batch.entries[stream.name] = claimed
+                log.info("claimed %d idle entries of %s", len(claimed), stream.name)
+            if deleted:
+                log.warning(
+                    "%d pending entries of %s were trimmed unprocessed", len(deleted), stream.name
+                )
+        if self._claim_done():
+            self._next_claim = time.monotonic() + self.claim_every
+        return batch or None
+
+    def _claim_done(self) -> bool:
+        return all(cursor == "0-0" for cursor in self._claim_cursors.values())
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + HOUSEKEEPING_SECONDS
+        for stream in self.streams:
+            stream.trim_consumed()
+            stream.prune_consumers(self.group, CONSUMER_MAX_IDLE_MS, keep=self.consumer)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,48 @@
+"""Which errors mean "a server is away, retry later" rather than "this input is bad"."""
+
+from __future__ import annotations
+
+import redis.exceptions
+import sqlalchemy.exc
+
+_TRANSIENT = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    ConnectionError,
+)
+_TRANSIENT_REDIS_REPLIES = ("NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for lost or refused connections and for servers restarting (including a Redis that
+    came back empty, without the consumer group): the whole batch is retried after a pause."""
+    if isinstance(error, sqlalchemy.exc.OperationalError) and "no such table" in str(error):
+        return False  # SQLite not migrated: retrying will not help
+    if isinstance(error, _TRANSIENT):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, redis.exceptions.ResponseError) and str(error).startswith(
+        _TRANSIENT_REDIS_REPLIES
+    )
+
+
+class Backoff:
+    """Exponential pauses between retries: base, 2 x base, ... capped at `cap` seconds."""
+
+    def __init__(self, base: float = 0.1, cap: float = 2.0):
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0

@@ -1,0 +1,216 @@
+"""`BatchHandler.handle(batch)`: one batch of stream entries from parse to XACK.
+
+Install events are validated one by one (`InstallRecord`), scored with one `predict_batch` call
+(`prepare`), then persisted in one transaction, cached and acknowledged (`commit`). Scored entries from the API are
+persisted as they are. An entry that fails on its own is left pending for a later delivery and
+goes to the dead-letter stream after `max_deliveries`; it never holds back the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from adapters.cache import PredictionCache
+from adapters.store import PredictionStore
+from adapters.stream import Entry, EventStream, decode_install_event, decode_scored
+from scorer.schema import InstallRecord
+from worker.faults import is_transient
+from worker.predictions import Persisted, describe, persist_and_cache, score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    """Entries read together: {stream name: [(entry id, raw fields)]}."""
+
+    entries: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self.entries.values())
+
+
+@dataclass
+class Outcome:
+    """What happened to the entries of one or more batches."""
+
+    entries: int = 0
+    inserted: int = 0
+    cached: int = 0
+    acked: int = 0
+    retrying: int = 0  # failed, left pending for another delivery
+    dead_lettered: int = 0
+
+    def __iadd__(self, other: Outcome) -> Outcome:
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass
+class _Item:
+    stream: str
+    entry_id: str
+    fields: Mapping | None
+    record: Any = None  # InstallRecord, for install events
+    row: dict | None = None  # predictions row, for scored entries
+    event_id: str = ""
+
+
+@dataclass
+class Prepared:
+    """A parsed and scored batch, ready to commit."""
+
+    entries: int = 0
+    items: list[_Item] = field(default_factory=list)  # each with its predictions row
+    failures: list[tuple[_Item, str]] = field(default_factory=list)
+    gone: list[_Item] = field(default_factory=list)  # trimmed before processing: just ack
+
+
+class BatchHandler:
+    """Processes batches from the install-events stream and the scored stream."""
+
+    def __init__(
+        self,
+        predictor,
+        store: PredictionStore,
+        cache: PredictionCache,
+        installs: EventStream,
+        scored: EventStream,
+        dead_letter: EventStream,
+        group: str,
+        max_deliveries: int,
+    ):
+        self.predictor = predictor
+        self.store = store
+        self.cache = cache
+        self.streams = {installs.name: installs, scored.name: scored}
+        self.installs_name = installs.name
+        self.dead_letter_stream = dead_letter
+        self.group = group
+        self.max_deliveries = max_deliveries
+
+    def check(self) -> None:
+        """Fail fast when the database is unreachable or not migrated."""
+        self.store.check()
+
+    def handle(self, batch: Batch) -> Outcome:
+        """Persist and cache every good entry, then acknowledge it; deal with the bad ones."""
+        return self.commit(self.prepare(batch))
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """The CPU half of `handle`: parse every entry, score the install events in one
+        `predict_batch` call. Touches no database and acknowledges nothing."""
+        prepared = Prepared(entries=len(batch))
+        for stream, entries in batch.entries.items():
+            for entry_id, raw in entries:
+                self._parse(_Item(stream, entry_id, raw), prepared)
+        installs = [item for item in prepared.items if item.record is not None]
+        try:
+            self._score(installs)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("scoring %d events failed (%s); one by one", len(installs), error)
+            for item in installs:
+                try:
+                    self._score([item])
+                except Exception as one_error:
+                    if is_transient(one_error):
+                        raise
+                    prepared.items.remove(item)
+                    prepared.failures.append((item, describe(one_error)))
+        return prepared
+
+    def commit(self, prepared: Prepared) -> Outcome:
+        """The I/O half of `handle`: one transaction, the cache, then XACK; failures are left
+        pending or dead-lettered. Safe to run in another thread than `prepare`."""
+        outcome = Outcome(entries=prepared.entries)
+        items, failures = prepared.items, list(prepared.failures)
+        try:
+            persisted = persist_and_cache(self.store, self.cache, [item.row for item in items])
+            done = items
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("batch of %d failed (%s); one entry at a time", len(items), error)
+            persisted, done = self._persist_one_by_one(items, failures)
+        outcome.inserted, outcome.cached = persisted.inserted, persisted.cached
+        outcome.acked = self._ack(done + prepared.gone)
+        self._fail(failures, outcome)
+        return outcome
+
+    def _parse(self, item: _Item, prepared: Prepared) -> None:
+        if item.fields is None:  # trimmed from the stream before it was processed
+            prepared.gone.append(item)
+            return
+        try:
+            if item.stream == self.installs_name:
+                event = decode_install_event(item.fields)
+                item.record = InstallRecord(**event.record)
+                item.event_id = event.event_id or f"{item.stream}:{item.entry_id}"
+            else:
+                item.row = decode_scored(item.fields)
+                item.event_id = item.row["event_id"]
+        except (ValueError, TypeError) as error:
+            prepared.failures.append((item, describe(error)))
+            return
+        prepared.items.append(item)
+
+    def _score(self, items: list[_Item]) -> None:
+        rows = score(
+            self.predictor,
+            [item.record for item in items],
+            [item.event_id for item in items],
+            source="stream",
+        )
+        for item, row in zip(items, rows, strict=True):
+            item.row = row
+
+    def _persist_one_by_one(self, items, failures) -> tuple[Persisted, list[_Item]]:
+        total, done = Persisted(), []
+        for item in items:
+            try:
+                persisted = persist_and_cache(self.store, self.cache, [item.row])
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                failures.append((item, describe(error)))
+                continue
+            done.append(item)
+            total.inserted += persisted.inserted
+            total.cached += persisted.cached
+        return total, done
+
+    def _ack(self, items: list[_Item]) -> int:
+        acked = 0
+        for name, stream in self.streams.items():
+            ids = [item.entry_id for item in items if item.stream == name]
+            acked += stream.ack(self.group, ids) if ids else 0
+        return acked
+
+    def _fail(self, failures: list[tuple[_Item, str]], outcome: Outcome) -> None:
+        """Dead-letter the failures delivered `max_deliveries` times; leave the rest pending."""
+        for name, stream in self.streams.items():
+            mine = [(item, error) for item, error in failures if item.stream == name]
+            if not mine:
+                continue
+            counts = stream.delivery_counts(self.group, [item.entry_id for item, _ in mine])
+            letters = [
+                (item.entry_id, item.fields, error, counts[item.entry_id])
+                for item, error in mine
+                if counts.get(item.entry_id, 0) >= self.max_deliveries
+            ]
+            stream.dead_letter(self.group, letters, to=self.dead_letter_stream)
+            outcome.dead_lettered += len(letters)
+            outcome.retrying += len(mine) - len(letters)
+            for entry_id, _, error, deliveries in letters:
+                log.warning(
+                    "dead-lettered %s %s after %d deliveries: %s", name, entry_id, deliveries, error
+                )
+            for item, error in mine:
+                if counts.get(item.entry_id, 0) < self.max_deliveries:
+                    log.info("entry %s %s failed, will retry: %s", name, item.entry_id, error)

@@ -1,0 +1,83 @@
+"""The rq batch scoring job, and the rq worker that runs it (`python -m worker rq`).
+
+A job scores its records in chunks with `predict_batch`, persists them (`source = batch`,
+idempotent on event_id, so a retry never duplicates), fills the per-user cache and reports its
+progress and counts in `job.meta`. An exception fails the job; rq retries it, then keeps it in
+the failed-job registry with the error.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import Any
+
+from rq import Worker, get_current_job
+from sqlalchemy.pool import NullPool
+
+from adapters.cache import PredictionCache
+from adapters.jobs import CHUNK_SIZE, batch_queue
+from adapters.settings import Settings
+from adapters.store import PredictionStore, make_engine
+from scorer.schema import InstallRecord
+from worker.predictions import describe, persist_and_cache, score
+
+log = logging.getLogger(__name__)
+
+MAX_INVALID_EXAMPLES = 20
+
+
+@cache
+def predictor_for(model_dir: str):
+    """One Predictor per process and bundle; loaded by the rq parent before it forks jobs."""
+    from scorer.predictor import Predictor
+
+    return Predictor.load(model_dir)
+
+
+def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
+    """Score, persist and cache `records`; returns the counts (also kept in job.meta)."""
+    job = get_current_job()
+    settings = Settings()
+    predictor = predictor_for(settings.model_dir)
+    cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
+    engine = make_engine(settings.database_url, poolclass=NullPool)
+    store = PredictionStore(engine)
+    counts = {"records": len(records), "invalid": 0, "scored": 0, "inserted": 0, "cached": 0}
+    invalid_examples: list[dict[str, Any]] = []
+    try:
+        for start in range(0, len(records), chunk_size):
+            valid, event_ids = [], []
+            for index, raw in enumerate(records[start : start + chunk_size], start):
+                raw = dict(raw)
+                event_id = raw.pop("event_id", None) or f"{job.id}:{index}"
+                try:
+                    valid.append(InstallRecord(**raw))
+                except (ValueError, TypeError) as error:
+                    counts["invalid"] += 1
+                    if len(invalid_examples) < MAX_INVALID_EXAMPLES:
+                        invalid_examples.append({"index": index, "error": describe(error)})
+                    continue
+                event_ids.append(str(event_id))
+            rows = score(predictor, valid, event_ids, source="batch")
+            persisted = persist_and_cache(store, cache_, rows)
+            counts["scored"] += len(rows)
+            counts["inserted"] += persisted.inserted
+            counts["cached"] += persisted.cached
+            done = min(start + chunk_size, len(records))
+            job.meta.update(
+                progress={"done": done, "total": len(records)},
+                counts=counts,
+                invalid_examples=invalid_examples,
+            )
+            job.save_meta()
+    finally:
+        engine.dispose()
+    return counts
+
+
+def run_rq_worker(settings: Settings, connection, burst: bool = False, max_jobs=None) -> bool:
+    """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked."""
+    predictor_for(settings.model_dir)
+    worker = Worker([batch_queue(connection, settings.rq_queue)], connection=connection)
+    return worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level="INFO")

@@ -1,0 +1,107 @@
+"""Scoring validated records into `predictions` rows, and persisting rows then caching them.
+
+Shared by the stream handler and the rq batch jobs so both write the same rows the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from adapters.cache import PredictionCache
+from adapters.store import PredictionStore
+from scorer.schema import RECORD_COLUMNS
+
+
+def describe(error: BaseException) -> str:
+    """One line per problem: `field: message` for validation errors, else `Type: message`."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'record'}: {problem['msg']}"
+            for problem in error.errors(include_url=False)
+        )
+    return f"{type(error).__name__}: {error}"
+
+
+def score(
+    predictor,
+    records: Sequence,
+    event_ids: Sequence[str],
+    source: str,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for `predictions` from validated InstallRecords, with one `predict_batch` call."""
+    if not records:
+        return []
+    inputs = [record.model_dump() for record in records]
+    frame = pd.DataFrame.from_records(inputs, columns=list(RECORD_COLUMNS))
+    result = predictor.predict_batch(frame)
+    created_at = now or datetime.now(UTC)
+    version = predictor.version
+    return [
+        {
+            "event_id": event_id,
+            "user_id": record["user_id"],
+            "source": source,
+            "stage": stage,
+            "input": record,
+            "predicted_revenue": revenue,
+            "lower": lower,
+            "upper": upper,
+            "model_version": version,
+            "created_at": created_at,
+        }
+        for event_id, record, revenue, lower, upper, stage in zip(
+            event_ids,
+            inputs,
+            result["predicted_revenue"].tolist(),
+            result["lower"].tolist(),
+            result["upper"].tolist(),
+            result["stage"].tolist(),
+            strict=True,
+        )
+    ]
+
+
+@dataclass
+class Persisted:
+    inserted: int = 0
+    cached: int = 0
+
+
+def unique_by_event_id(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first row of each event_id, in order: a duplicated event is one prediction."""
+    seen: set[str] = set()
+    unique = []
+    for row in rows:
+        if row["event_id"] not in seen:
+            seen.add(row["event_id"])
+            unique.append(row)
+    return unique
+
+
+def persist_and_cache(
+    store: PredictionStore, cache: PredictionCache, rows: Sequence[dict[str, Any]]
+) -> Persisted:
+    """Insert new rows in one transaction, then cache each user's latest persisted prediction.
+
+    Rows whose event_id already existed (redeliveries, duplicates) are not inserted again; their
+    users are refreshed from the database instead, so the cache never shows a prediction that
+    is not the persisted one, and a late duplicate never replaces a newer prediction.
+    """
+    rows = unique_by_event_id(rows)
+    inserted = set(store.insert_new(rows))
+    existed_for = {row["user_id"] for row in rows if row["event_id"] not in inserted}
+    fresh = [
+        row
+        for row in rows
+        if row["event_id"] in inserted and row["user_id"] and row["user_id"] not in existed_for
+    ]
+    fresh.sort(key=lambda row: row["created_at"])
+    cached = cache.set_many(fresh + store.latest_for_users(existed_for))
+    return Persisted(inserted=len(inserted), cached=cached)
