@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from flask import Blueprint, request
 from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import RedisError
 
 from adapters import jobs
-from api.body import check_size, is_json, parse_json, unsupported_media_type
+from api.body import check_size, is_json, parse_json, read_body, unsupported_media_type
 from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
 from api.schemas import InstallRecord
 from api.services import current_services
@@ -23,6 +24,8 @@ from scorer.schema import RECORD_COLUMNS
 blueprint = Blueprint("batch_jobs", __name__)
 RECORDS = TypeAdapter(list[InstallRecord])
 CSV_TYPES = ("text/csv", "application/csv")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What a job id can look like (rq's rule); anything else cannot name a job."""
 
 
 def _csv_rows(data: bytes) -> tuple[list[dict], list[str]]:
@@ -55,15 +58,18 @@ def _json_rows(data: bytes) -> list:
 
 def _read_rows() -> tuple[list, list[str]]:
     mimetype = request.mimetype
+    limit = current_services().batch_job_max_bytes
     if is_json(mimetype):
-        return _json_rows(request.get_data(cache=False)), []
+        return _json_rows(read_body(request, limit)), []
     if mimetype in CSV_TYPES:
-        return _csv_rows(request.get_data(cache=False))
+        return _csv_rows(read_body(request, limit))
     if mimetype == "multipart/form-data":
         upload = request.files.get("file")
-        if upload is None:
-            raise invalid_field("file", "a multipart upload needs a CSV file in field `file`")
-        return _csv_rows(upload.read())
+        if upload is not None:
+            return _csv_rows(upload.read())
+        if "file" in request.form:  # sent as a plain form field rather than a file
+            return _csv_rows(request.form["file"].encode())
+        raise invalid_field("file", "a multipart upload needs a CSV file in field `file`")
     raise unsupported_media_type("application/json, text/csv or multipart/form-data")
 
 
@@ -82,7 +88,7 @@ def create_batch_job():
     except ValidationError as error:
         raise validation_failed(error, prefix=("records",)) from None
     try:
-        job_id = jobs.enqueue_batch_job(services.redis, records, services.settings)
+        job_id = jobs.enqueue_batch_job(services.batch_queue, records)
     except RedisError as error:
         raise unavailable("the job queue (Redis)", type(error).__name__) from None
     url = f"/batch-jobs/{job_id}"
@@ -99,8 +105,10 @@ def create_batch_job():
 @blueprint.get("/batch-jobs/<job_id>")
 def batch_job_status(job_id: str):
     services = current_services()
+    if not JOB_ID.fullmatch(job_id):
+        raise ApiError(404, "not_found", f"no batch job {job_id!r}")
     try:
-        status = jobs.batch_job_status(services.redis, job_id)
+        status = jobs.batch_job_status(services.batch_queue, job_id)
     except RedisError as error:
         raise unavailable("the job queue (Redis)", type(error).__name__) from None
     if status is None:

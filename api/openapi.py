@@ -48,7 +48,12 @@ def _operations(predict_batch, event_batch, batch_job_limit: int) -> list[Operat
         "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": 64},
     }
-    job_param = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    job_param = {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+    }
     records_csv = {"type": "string", "description": "CSV with a header of record columns."}
     return [
         Operation(

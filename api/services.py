@@ -17,6 +17,7 @@ from redis.retry import Retry
 from sqlalchemy import Engine
 
 from adapters.cache import PredictionCache
+from adapters.jobs import batch_queue
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import EventStream
@@ -65,6 +66,7 @@ class Services:
     installs: EventStream
     publisher: StreamPublisher
     metrics: ApiMetrics
+    batch_queue: Any  # rq.Queue of batch scoring jobs
 
     @property
     def publish_buffer_size(self) -> int:
@@ -129,6 +131,7 @@ def build_services(
         installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
+        batch_queue=batch_queue(request_redis, settings.rq_queue),
     )
     services.publisher = StreamPublisher(
         publisher_redis,

@@ -188,6 +188,7 @@ def test_publisher_thread_is_not_on_the_request_path(make_app, redis_server):
     for _ in range(20):
         assert client.post("/predict", json={"country": "US"}).status_code == 200
     assert time.perf_counter() - started < 2.0
+    redis_server.connected = True
 
 
 def test_unreachable_real_address_fails_fast(make_app):

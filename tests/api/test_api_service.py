@@ -97,7 +97,9 @@ def test_openapi_document(client, make_app):
     record = document["components"]["schemas"]["InstallRecord"]
     assert set(record["properties"]) == set(RECORD_COLUMNS)
     assert record["additionalProperties"] is False
-    assert {"type": "number", "minimum": 0, "maximum": MAX_COUNT} in record["properties"]["event_1"]["anyOf"]
+    assert {"type": "number", "minimum": 0, "maximum": MAX_COUNT} in record["properties"][
+        "event_1"
+    ]["anyOf"]
     batch = document["components"]["schemas"]["PredictBatch"]["properties"]["instances"]
     assert batch["maxItems"] == 1000
     small = make_app(batch_limit=7).test_client().get("/openapi.json").get_json()
