@@ -17,7 +17,7 @@ from adapters.settings import Settings
 from api import batch_jobs, docs, events, meta, predictions
 from api.errors import ApiError, register_error_handlers
 from api.openapi import build_openapi
-from api.services import EXTENSION, Services, build_services
+from api.services import EXTENSION, WARM_UP, Services, build_services
 from api.warmup import warm_up
 
 PUBLIC_ENDPOINTS = frozenset(
@@ -57,6 +57,7 @@ def create_app(
     )
     app.config[meta.OPENAPI_KEY] = meta.serialised_openapi(document)
     warm_up(app, services)
+    services.metrics.workers_ready.set(1)
     return app
 
 
@@ -78,7 +79,7 @@ def _install_hooks(app: Flask, services: Services) -> None:
     @app.after_request
     def observe(response):
         started = request.environ.get(STARTED)
-        if started is None:
+        if started is None or request.environ.get(WARM_UP):
             return response
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         method = request.method if request.method in METHODS else "other"

@@ -19,6 +19,8 @@ from prometheus_client import (
 )
 from prometheus_client import values as prometheus_values
 
+from scorer.schema import STAGES
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Request latency buckets (seconds): the API answers in about a millisecond."""
@@ -55,6 +57,7 @@ class ApiMetrics:
         self.predictions = Counter(
             "api_predictions_total", "Predictions made, by stage.", ["stage"], registry=registry
         )
+        self.predictions_by_stage = {stage: self.predictions.labels(stage) for stage in STAGES}
         self.published = Counter(
             "api_stream_published_total",
             "Scored-stream entries written to Redis.",
@@ -74,6 +77,12 @@ class ApiMetrics:
         self.publish_buffered = Gauge(
             "api_stream_buffered",
             "Scored-stream entries waiting to be written (the retry buffer).",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.workers_ready = Gauge(
+            "api_workers_ready",
+            "Server processes that have loaded and warmed the model and serve requests.",
             multiprocess_mode="livesum",
             registry=registry,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 
 from flask import Blueprint, request
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from api.body import json_body
 from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
 from api.schemas import InstallRecord, batch_models
 from api.scoring import score
-from api.services import current_services
+from api.services import WARM_UP, current_services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("predictions", __name__)
@@ -35,14 +35,11 @@ def predict():
             records = [InstallRecord.model_validate(body).model_dump()]
     except ValidationError as error:
         raise validation_failed(error) from None
-    request_id = uuid.uuid4().hex
-    answers, entries = score(services.predictor, records, request_id, batch)
-    services.publisher.publish(entries)
-    metrics = services.metrics
-    if len(entries) < len(answers):
-        metrics.publish_dropped.labels("unencodable").inc(len(answers) - len(entries))
-    for answer in answers:
-        metrics.predictions.labels(answer["stage"]).inc()
+    request_id = os.urandom(16).hex()
+    answers, scored = score(services.predictor, records, request_id, batch)
+    if not request.environ.get(WARM_UP):
+        services.publisher.publish(scored)
+        services.count_predictions(answers)
     if not batch:
         return json_response(answers[0], headers={"X-Request-ID": request_id})
     body = {

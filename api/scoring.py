@@ -1,36 +1,41 @@
-"""Scoring validated records for /predict and describing each prediction for the scored stream.
+"""Scoring validated records for /predict, and the scored-stream entry of each prediction.
 
-Kept apart from the route so the start-up warm-up runs exactly the code a request runs.
+`score` is all a request does; `scored_entry` runs later in the publisher thread, so encoding the
+stream entry costs the request nothing. The start-up warm-up runs the same code.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.stream import encode_scored
-
-log = logging.getLogger(__name__)
 
 SOURCE = "api"
 
 
+class Scored(NamedTuple):
+    """What the scored stream needs of one prediction, kept until the publisher encodes it."""
+
+    answer: dict[str, Any]
+    record: Mapping[str, Any]
+    created_at: datetime
+
+
 def score(
     predictor, records: Sequence[Mapping[str, Any]], request_id: str, batch: bool
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Predict every record; returns the answers and their scored-stream entries.
+) -> tuple[list[dict[str, Any]], list[Scored]]:
+    """Predict every record; returns the answers and what to publish about them.
 
     In a batch each prediction's id is `<request_id>:<index>`, which is also its event_id.
     """
     version = predictor.version
-    created_at = datetime.now(UTC).isoformat()
+    created_at = datetime.now(UTC)
     answers: list[dict[str, Any]] = []
-    entries: list[dict[str, str]] = []
+    scored: list[Scored] = []
     for index, record in enumerate(records):
         prediction = predictor.predict_one(record)
-        event_id = f"{request_id}:{index}" if batch else request_id
         answer = {
             "user_id": record.get("user_id"),
             "predicted_revenue": prediction.predicted_revenue,
@@ -38,34 +43,28 @@ def score(
             "upper": prediction.upper,
             "stage": prediction.stage,
             "model_version": version,
-            "request_id": event_id,
+            "request_id": f"{request_id}:{index}" if batch else request_id,
         }
         answers.append(answer)
-        entry = scored_entry(answer, record, created_at)
-        if entry is not None:
-            entries.append(entry)
-    return answers, entries
+        scored.append(Scored(answer, record, created_at))
+    return answers, scored
 
 
-def scored_entry(
-    answer: Mapping[str, Any], record: Mapping[str, Any], created_at: str
-) -> dict[str, str] | None:
-    """The scored-stream fields of one answer; None (logged) if it cannot be encoded."""
-    try:
-        return encode_scored(
-            {
-                "event_id": answer["request_id"],
-                "user_id": answer["user_id"],
-                "source": SOURCE,
-                "stage": answer["stage"],
-                "input": record,
-                "predicted_revenue": answer["predicted_revenue"],
-                "lower": answer["lower"],
-                "upper": answer["upper"],
-                "model_version": answer["model_version"],
-                "created_at": created_at,
-            }
-        )
-    except ValueError as error:  # e.g. a bundle without intervals gives NaN bounds
-        log.error("prediction %s not published: %s", answer["request_id"], error)
-        return None
+def scored_entry(item: Scored) -> dict[str, str]:
+    """The scored-stream fields of one prediction (raises ValueError if it cannot be encoded,
+    e.g. NaN bounds from a bundle without intervals)."""
+    answer = item.answer
+    return encode_scored(
+        {
+            "event_id": answer["request_id"],
+            "user_id": answer["user_id"],
+            "source": SOURCE,
+            "stage": answer["stage"],
+            "input": item.record,
+            "predicted_revenue": answer["predicted_revenue"],
+            "lower": answer["lower"],
+            "upper": answer["upper"],
+            "model_version": answer["model_version"],
+            "created_at": item.created_at,
+        }
+    )

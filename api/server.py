@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -64,6 +65,15 @@ def _worker_exit(server, worker) -> None:
         services.close()
 
 
+def _post_worker_init(worker) -> None:
+    """Start the worker's request threads now rather than on its first requests."""
+    pool = getattr(worker, "tpool", None)  # the gthread worker's thread pool
+    if pool is not None:
+        started = [pool.submit(time.sleep, 0.01) for _ in range(worker.cfg.threads)]
+        for future in started:
+            future.result()
+
+
 def _child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
@@ -85,6 +95,7 @@ class ApiServer(BaseApplication):
             self.cfg.set("control_socket_disable", True)
         self.cfg.set("worker_exit", _worker_exit)
         self.cfg.set("child_exit", _child_exit)
+        self.cfg.set("post_worker_init", _post_worker_init)
         self.cfg.set("on_exit", self._on_exit)
 
     def _on_exit(self, server) -> None:

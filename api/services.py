@@ -23,6 +23,7 @@ from adapters.store import PredictionStore, make_engine
 from adapters.stream import EventStream
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
+from api.scoring import scored_entry
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ class Services:
     @property
     def batch_job_max_bytes(self) -> int:
         return getattr(self.settings, "batch_job_max_bytes", DEFAULT_BATCH_JOB_MAX_BYTES)
+
+    def count_predictions(self, answers: list[dict]) -> None:
+        by_stage = self.metrics.predictions_by_stage
+        for answer in answers:
+            by_stage[answer["stage"]].inc()
 
     def close(self) -> None:
         """Send what is still buffered, then release connections (server shutdown)."""
@@ -139,6 +145,7 @@ def build_services(
         settings.stream_maxlen,
         services.publish_buffer_size,
         MetricsCounters(metrics),
+        encode=scored_entry,
     )
     if start_publisher:
         services.publisher.start()
@@ -147,6 +154,8 @@ def build_services(
 
 EXTENSION = "d7"
 """Key of the `Services` in `app.extensions`."""
+WARM_UP = "d7.warm_up"
+"""WSGI environ key of the start-up warm-up requests: they publish nothing and count nowhere."""
 
 
 def current_services() -> Services:

@@ -101,6 +101,19 @@ def test_entries_redis_rejects_are_counted_not_retried(publisher, fake_client, r
     assert recorder.drops == {"rejected": 2} and publisher.pending == 0
 
 
+def test_items_that_cannot_be_encoded_are_dropped_and_counted(fake_client, recorder):
+    def encode(item):
+        if item["n"] == "2":
+            raise ValueError("not a finite number: nan")
+        return item
+
+    publisher = StreamPublisher(fake_client, "scored", 1000, 10, recorder, encode=encode)
+    publisher.publish([entry(1), entry(2), entry(3)])
+    assert publisher.flush()
+    assert sent_ids(fake_client) == ["e-1", "e-3"]
+    assert recorder.drops == {"unencodable": 1} and recorder.sent == 2
+
+
 def test_background_thread_resends_when_redis_returns(fake_client, redis_server, recorder):
     publisher = StreamPublisher(fake_client, "scored", 1000, capacity=100, counters=recorder)
     publisher.start()
