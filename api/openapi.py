@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import schemas
-from api.schemas import MAX_COUNT, InstallRecord
+from api.schemas import MAX_COUNT, NOT_BLANK, InstallRecord
 from scorer.schema import COUNT_COLUMNS
 
 REF = "#/components/schemas/{model}"
@@ -46,7 +46,7 @@ def _operations(predict_batch, event_batch, batch_job_limit: int) -> list[Operat
         "name": "user_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+        "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NOT_BLANK},
     }
     job_param = {
         "name": "job_id",

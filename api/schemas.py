@@ -40,8 +40,14 @@ class InstallRecord(ContractRecord):  # type: ignore[misc, valid-type]
         return value
 
 
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+NOT_BLANK = r"\S"
+"""Ids are stripped, so an id must contain a non-space character."""
+UserId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NOT_BLANK)
+]
+EventId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=NOT_BLANK)
+]
 
 
 class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]

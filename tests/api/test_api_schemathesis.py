@@ -21,7 +21,7 @@ from adapters.settings import Settings
 from api.app import create_app
 
 MODEL_DIR = str(Path(__file__).resolve().parents[2] / "models" / "d7")
-EXAMPLES = 60
+EXAMPLES = 40
 """Per operation and mode: bounded so the whole run stays well under a minute."""
 LENIENT_BY_CONTRACT = [negative_data_rejection]
 """The record contract accepts numbers for text fields and numeric strings for counts (stream
