@@ -36,6 +36,7 @@ class Operation:
 
 def _operations(predict_batch, event_batch, batch_job_limit: int) -> list[Operation]:
     error = schemas.ErrorBody
+    job_list, job_body = schemas.batch_job_models(batch_job_limit)
     bad_body = {
         400: ("Malformed JSON", error),
         413: ("Body over the size limit", error),
@@ -111,29 +112,7 @@ def _operations(predict_batch, event_batch, batch_job_limit: int) -> list[Operat
                 503: ("The job queue (Redis) is unavailable", error),
             },
             body={
-                JSON: {
-                    "anyOf": [
-                        {
-                            "type": "array",
-                            "items": _ref(InstallRecord),
-                            "minItems": 1,
-                            "maxItems": batch_job_limit,
-                        },
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["records"],
-                            "properties": {
-                                "records": {
-                                    "type": "array",
-                                    "items": _ref(InstallRecord),
-                                    "minItems": 1,
-                                    "maxItems": batch_job_limit,
-                                }
-                            },
-                        },
-                    ]
-                },
+                JSON: {"anyOf": [_ref(job_list), _ref(job_body)]},
                 "text/csv": records_csv,
                 "multipart/form-data": {
                     "type": "object",
@@ -243,6 +222,7 @@ def build_openapi(batch_limit: int, batch_job_limit: int, secured: bool, version
     """The whole document for one configuration (batch limits, whether a key is required)."""
     predict_batch, event_batch = schemas.batch_models(batch_limit)
     models = [
+        *schemas.batch_job_models(batch_job_limit),
         InstallRecord,
         predict_batch,
         schemas.InstallEvent,

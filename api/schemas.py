@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     create_model,
     field_validator,
@@ -155,3 +156,19 @@ class BatchJobStatus(BaseModel):
 
     id: str
     status: str = Field(description="queued, started, finished, failed, ...")
+
+
+@lru_cache(maxsize=8)
+def batch_job_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The JSON bodies of POST /batch-jobs: a list of 1..limit records, or `{"records": [...]}`."""
+    records = Annotated[list[InstallRecord], Field(min_length=1, max_length=limit)]
+    as_list = create_model(
+        "BatchJobRecords", __base__=RootModel[records], __doc__="Records to score in a job."
+    )
+    wrapped = create_model(
+        "BatchJobBody",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="Records to score in a job, under `records`.",
+        records=(records, ...),
+    )
+    return as_list, wrapped
