@@ -127,3 +127,16 @@ def test_unknown_route_and_wrong_method_are_json(client):
     wrong = client.get("/predict")
     assert wrong.status_code == 405 and wrong.get_json()["error"] == "method_not_allowed"
     assert "POST" in wrong.headers["Allow"]
+
+
+def test_warm_up_leaves_no_trace(app, fake_client, services):
+    """create_app ran the request path dozens of times: nothing published, nothing counted."""
+    assert services.publisher.pending == 0 and fake_client.exists("scored") == 0
+    values = samples(app.test_client())
+    counted = {
+        key: value
+        for key, value in values.items()
+        if key[0] in ("api_requests_total", "api_predictions_total") and value
+    }
+    assert counted == {}
+    assert values[("api_workers_ready", ())] == 1
