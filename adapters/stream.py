@@ -217,13 +217,17 @@ class EventStream:
         return self.redis.xpending(self.name, group)["pending"]
 
     def delivery_counts(self, group: str, ids: Iterable[str]) -> dict[str, int]:
-        """How many times each pending entry was delivered (absent ids are not pending)."""
-        counts = {}
+        """How many times each pending entry was delivered (absent ids are not pending); one
+        pipelined XPENDING per id, in one round trip."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
         for entry_id in ids:
-            rows = self.redis.xpending_range(self.name, group, min=entry_id, max=entry_id, count=1)
-            if rows:
-                counts[entry_id] = rows[0]["times_delivered"]
-        return counts
+            pipe.xpending_range(self.name, group, min=entry_id, max=entry_id, count=1)
+        return {
+            entry_id: rows[0]["times_delivered"]
+            for entry_id, rows in zip(ids, pipe.execute() if ids else [], strict=True)
+            if rows
+        }
 
     def autoclaim(
         self, group: str, consumer: str, min_idle_ms: int, count: int, start_id: str = "0-0"

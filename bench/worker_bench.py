@@ -126,6 +126,7 @@ def throughput(args, client, settings, dsn, schema, predictor) -> tuple[float, f
         floor_rate = len(fields) / (time.perf_counter() - start)
         fill(client, settings.installs_stream, settings.consumer_group, fields)
         worker = build_worker(settings, predictor, client, engine, consumer=f"bench-{round_}")
+        worker.pipelined = not args.no_pipeline
         start = time.perf_counter()
         outcome = worker.run(max_messages=len(fields))
         worker_rate = len(fields) / (time.perf_counter() - start)
@@ -143,7 +144,7 @@ def throughput(args, client, settings, dsn, schema, predictor) -> tuple[float, f
     return best_floor, best_worker
 
 
-def start_worker(settings: Settings, block_ms: int = 100) -> subprocess.Popen:
+def start_worker(settings: Settings, block_ms: int = 100, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, value in settings.model_dump().items():
         if value is not None:
@@ -181,6 +182,10 @@ def written_at_ms(client, keys: list[str]) -> list[float | None]:
     return out
 
 
+def worker_args(args) -> list[str]:
+    return ["--no-pipeline"] if args.no_pipeline else []
+
+
 def wait_until_ready(client, settings, process) -> None:
     """Wait for the worker to consume: a warm-up event reaches the cache."""
     warmup = events(1, seed=5)[0]
@@ -196,7 +201,7 @@ def wait_until_ready(client, settings, process) -> None:
 def latency(args, client, settings) -> np.ndarray:
     fields = events(int(args.rate * args.seconds), seed=11)
     client.xgroup_create(settings.installs_stream, settings.consumer_group, id="$", mkstream=True)
-    process = start_worker(settings)
+    process = start_worker(settings, 100, *worker_args(args))
     try:
         wait_until_ready(client, settings, process)
         sent, start = [], time.perf_counter()
@@ -226,35 +231,38 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def memory(args, client, settings) -> tuple[int, int, float]:
-    """RSS of a worker process after the first tenth of `--rss-events` and at the end."""
+def memory(args, client, settings) -> tuple[int, int, int, float]:
+    """RSS of a worker process once it consumes, after a tenth of `--rss-events`, at the end.
+
+    Events are pushed 20,000 at a time with the group's lag kept under 40,000, so the stream
+    stays small; user ids cycle over 10,000, so the cache stays small too.
+    """
     fields = events(20_000, users=10_000, seed=13)
     client.xgroup_create(settings.installs_stream, settings.consumer_group, id="$", mkstream=True)
-    process = start_worker(settings, block_ms=1000)
+    process = start_worker(settings, 1000, *worker_args(args))
     try:
         wait_until_ready(client, settings, process)
-        sent, first, start = 0, None, time.perf_counter()
+        ready, tenth = rss_kib(process.pid), None
+        sent, start = 0, time.perf_counter()
         while sent < args.rss_events:
-            chunk = fields[: min(len(fields), args.rss_events - sent)]
             pipe = client.pipeline(transaction=False)
-            for entry in chunk:
+            for entry in fields[: args.rss_events - sent]:
                 pipe.xadd(settings.installs_stream, entry, maxlen=200_000, approximate=True)
-            pipe.execute()
-            sent += len(chunk)
+            sent += len(pipe.execute())
             while client.xinfo_groups(settings.installs_stream)[0]["lag"] > 40_000:
                 time.sleep(0.05)
-            if first is None and sent >= args.rss_events // 10:
-                first = rss_kib(process.pid)
+            if tenth is None and sent >= args.rss_events // 10:
+                tenth = rss_kib(process.pid)
         while True:
             info = client.xinfo_groups(settings.installs_stream)[0]
             if info["lag"] == 0 and info["pending"] == 0:
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - start
-        last = rss_kib(process.pid)
+        end = rss_kib(process.pid)
     finally:
         stop(process)
-    return first or last, last, args.rss_events / elapsed
+    return ready, tenth or end, end, args.rss_events / elapsed
 
 
 def settings_for(args, part: str, database_url: str) -> Settings:
@@ -291,6 +299,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
     parser.add_argument("--rss-events", type=int, default=50_000, help="events of the RSS run")
+    parser.add_argument("--no-pipeline", action="store_true", help="worker without pipelining")
     parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
@@ -320,7 +329,11 @@ def main() -> None:
             .render_as_string(hide_password=False)
         )
         predictor = Predictor.load(args.model)
-        print(f"model {predictor.version}, batch size {args.batch_size}, {os.cpu_count()} cores")
+        print(
+            f"model {predictor.version}, batch size {args.batch_size}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f}, "
+            f"{'no pipeline' if args.no_pipeline else 'pipelined commits'}"
+        )
 
         print(f"throughput, backlog of {args.events:,} events, best of {args.rounds}:")
         settings = settings_for(args, "throughput", database_url)
@@ -344,10 +357,11 @@ def main() -> None:
 
         if args.rss_events:
             print(f"memory over {args.rss_events:,} events (worker process RSS):")
-            first, last, rate = memory(args, client, settings_for(args, "rss", database_url))
+            ready, tenth, end, rate = memory(args, client, settings_for(args, "rss", database_url))
             print(
-                f"  after 10%: {first / 1024:.1f} MiB, at the end: {last / 1024:.1f} MiB, "
-                f"end / start = {last / first:.2f}x, {rate:,.0f} events/s"
+                f"  at start: {ready / 1024:.1f} MiB, after 10%: {tenth / 1024:.1f} MiB, "
+                f"at the end: {end / 1024:.1f} MiB; end / start = {end / ready:.2f}x, "
+                f"end / 10% = {end / tenth:.2f}x ({rate:,.0f} events/s)"
             )
     finally:
         cleanup(client, f"bench:{os.getpid()}:")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import COLUMNS, COUNT_COLUMNS, RECORD_COLUMNS, TARGET, TEXT_COLUMNS
+from .schema import COLUMNS, RECORD_COLUMNS, TARGET, TEXT_COLUMNS, text_value
 
 REQUIRED_COLUMNS = tuple(name for name in TEXT_COLUMNS if name != "user_id")
 """Attribute columns every file must have (values may be blank); event columns are optional."""
@@ -30,42 +30,58 @@ def _lines(rows: np.ndarray) -> str:
     return f"line(s) {shown}{more}"
 
 
-def _count_column(values: pd.Series, name: str) -> pd.Series:
-    """Numbers >= 0, finite, or blank; anything else is a `DataError`."""
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        stripped = values.astype("string").str.strip().replace("", pd.NA)
-        numbers = pd.to_numeric(stripped, errors="coerce")
-        bad = np.flatnonzero((stripped.notna() & numbers.isna()).to_numpy())
-        if len(bad):
-            raise DataError(
-                f"column '{name}' must hold numbers, found {stripped.iloc[bad[0]]!r} at {_lines(bad)}"
-            )
-        values = numbers
+def _count_column(values: pd.Series, name: str) -> np.ndarray:
+    """Numbers >= 0, finite, or blank (NaN); anything else is a `DataError`."""
     if values.dtype == bool:
         raise DataError(f"column '{name}' must hold numbers, found booleans")
-    values = values.astype(float)
-    bad = np.flatnonzero(~np.isfinite(values.fillna(0.0).to_numpy()))
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        table = np.empty(len(uniques) + 1)
+        for position, raw in enumerate(uniques):
+            table[position] = _parse_count(raw, name, np.flatnonzero(codes == position))
+        table[-1] = np.nan
+        numbers = table[codes]
+    bad = np.flatnonzero(np.isinf(numbers))
     if len(bad):
-        raise DataError(
-            f"column '{name}' must be finite, found {values.iloc[bad[0]]} at {_lines(bad)}"
-        )
-    bad = np.flatnonzero((values < 0).to_numpy())
+        raise DataError(f"column '{name}' must be finite, found {numbers[bad[0]]} at {_lines(bad)}")
+    bad = np.flatnonzero(numbers < 0)
     if len(bad):
-        raise DataError(
-            f"column '{name}' must be >= 0, found {values.iloc[bad[0]]} at {_lines(bad)}"
-        )
-    return values
+        raise DataError(f"column '{name}' must be >= 0, found {numbers[bad[0]]} at {_lines(bad)}")
+    return numbers
 
 
-def _text_column(values: pd.Series, name: str, max_length: int) -> pd.Series:
-    """Strings, stripped, blank = missing, at most `max_length` characters."""
-    text = values.astype("string").str.strip().replace("", pd.NA)
-    bad = np.flatnonzero((text.str.len() > max_length).fillna(False).to_numpy())
-    if len(bad):
+def _parse_count(raw, name: str, rows: np.ndarray) -> float:
+    if isinstance(raw, bool):
+        raise DataError(f"column '{name}' must hold numbers, found {raw!r} at {_lines(rows)}")
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if not raw:
+            return np.nan
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
         raise DataError(
-            f"column '{name}' allows at most {max_length} characters, see {_lines(bad)}"
-        )
-    return text.astype(object).where(text.notna(), None)
+            f"column '{name}' must hold numbers, found {raw!r} at {_lines(rows)}"
+        ) from None
+
+
+def _text_column(values: pd.Series, name: str, max_length: int) -> np.ndarray:
+    """Strings, stripped, blank = None, at most `max_length` characters."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    for position, raw in enumerate(uniques):
+        text = text_value(raw)
+        text = None if text is None else str(text)
+        if text is not None and len(text) > max_length:
+            rows = np.flatnonzero(codes == position)
+            raise DataError(
+                f"column '{name}' allows at most {max_length} characters, see {_lines(rows)}"
+            )
+        table[position] = text
+    table[-1] = None
+    return table[codes]
 
 
 def validate_frame(
@@ -74,11 +90,11 @@ def validate_frame(
     """Check a frame of install records and return it with clean dtypes, in contract order.
 
     Text columns come back as Python strings or None, count columns as float64 with NaN for
-    unknown. Missing event columns are allowed (install stage) and come back all-NaN; a target
-    column, if present, is validated like a count and kept.
+    unknown. Missing event columns are allowed (install stage) and come back all-NaN. With
+    `require_target` the revenue column is required, validated like a count and kept; without
+    it, a revenue column is dropped unread.
     """
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
-    frame = frame.reset_index(drop=True)
     missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
     if require_target and TARGET not in frame.columns:
         missing.append(TARGET)
@@ -89,31 +105,38 @@ def validate_frame(
     out = {}
     for column in COLUMNS:
         if column.name not in frame.columns:
-            out[column.name] = (
-                pd.Series([None] * len(frame), dtype=object)
-                if column.kind == "text"
-                else pd.Series(np.nan, index=frame.index, dtype=float)
-            )
+            empty = np.full(len(frame), None if column.kind == "text" else np.nan, dtype=object)
+            out[column.name] = empty if column.kind == "text" else empty.astype(float)
         elif column.kind == "text":
             out[column.name] = _text_column(frame[column.name], column.name, column.max_length)
         else:
             out[column.name] = _count_column(frame[column.name], column.name)
-    if TARGET in frame.columns:
+    if require_target:  # otherwise a revenue column is ignored, as prediction inputs may carry one
         target = _count_column(frame[TARGET], TARGET)
-        if require_target and target.isna().any():
+        if require_target and np.isnan(target).any():
             raise DataError(
-                f"column '{TARGET}' has blanks at {_lines(np.flatnonzero(target.isna()))}"
+                f"column '{TARGET}' has blanks at {_lines(np.flatnonzero(np.isnan(target)))}"
             )
         out[TARGET] = target
-    result = pd.DataFrame(out)
-    ids = result["user_id"].dropna()
-    duplicated = ids[ids.duplicated()]
-    if require_target and len(duplicated):
+    result = pd.DataFrame(
+        {
+            name: pd.Series(values, index=frame.index, dtype=values.dtype, copy=False)
+            for name, values in out.items()
+        },
+    )
+    if require_target:
+        _check_unique_users(result["user_id"].to_numpy())
+    return result
+
+
+def _check_unique_users(user_ids: np.ndarray) -> None:
+    known = pd.Series(user_ids).dropna()
+    duplicated = known[known.duplicated()]
+    if len(duplicated):
         raise DataError(
             f"column 'user_id' must be unique, {duplicated.iloc[0]!r} repeats at "
             f"{_lines(duplicated.index.to_numpy())}"
         )
-    return result
 
 
 def read_records(path: str | Path, require_target: bool = False) -> pd.DataFrame:
@@ -137,6 +160,3 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-COUNT_DTYPES = {name: float for name in COUNT_COLUMNS}

@@ -8,36 +8,37 @@ install model has no exposure, only a shrunk country x platform revenue-per-user
 Users with no exposure at all (event_2 = event_3 = 0) are structural zeros: they generate no ad
 revenue, and none did in the training data.
 
-`build_frame` (a whole DataFrame, vectorised) and `build_row` (one record, scalar) produce the
-same features from the same normalisation rules; the tests hold them to equality.
+Every attribute feature is computed by one scalar function (`_attribute_part`, `_prior_keys`);
+`build_row` calls it for one record and `build_frame` calls it once per distinct value of a
+column, then spreads the results over the rows. One implementation, so no training/serving skew,
+and the batch path costs little more than a few array gathers.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .normalize import UNKNOWN, map_unique, normalize
+from .normalize import UNKNOWN, normalize
 from .priors import LogRateTable
+from .schema import STAGE_EVENTS, STAGE_INSTALL
 
-UNKNOWN_EVENT_3 = 0.5
-"""Exposure added for an unknown event_3 count (the trees learn the rest from the flag)."""
 MIN_BRAND_USERS = 20
 """A brand needs this many training users to get its own code; rarer ones share code -1."""
 PRIOR_LEVELS = ("country", "platform")
+"""Hierarchy of both priors (deeper levels, by brand, OS or region, did not help in CV)."""
+MIN_EXPOSURE = 1e-12
+"""Floor of the exposure inside the log offset (structural zeros are set to 0 separately)."""
 
 EVENTS_FEATURES = (
     "event_1",
     "event_2",
     "event_3",
     "event_3_unknown",
-    "log_exposure",
-    "event_3_share",
     "ios",
     "brand",
     "tablet",
@@ -55,31 +56,22 @@ INSTALL_FEATURES = (
     "organic",
     "prior_log_revenue",
 )
+MONOTONE_INCREASING = ("event_2", "event_3")
+"""More ad events never lower the predicted rate, hence never the predicted revenue (the offset
+grows with exposure too). The rate is flat in exposure in the data, so this costs nothing."""
 
 _PLATFORM_CODE = {"ios": 1.0, "android": 0.0, UNKNOWN: -1.0}
 _SOURCE_CODE = {"organic": 1.0, "non-organic": 0.0, UNKNOWN: -1.0}
 
 
-def normalized_attributes(frame: pd.DataFrame) -> pd.DataFrame:
-    """The normalised categories of every row: the keys of priors and codes."""
-    os_parts = map_unique(frame["os_version"], "os")
-    return pd.DataFrame(
-        {
-            "country": map_unique(frame["country"], "country"),
-            "platform": map_unique(frame["platform"], "platform"),
-            "source": map_unique(frame["source"], "source"),
-            "brand": map_unique(frame["device_family"], "brand"),
-            "tablet": map_unique(frame["device_family"], "tablet").astype(float),
-            "os_major": os_parts.str[0].astype(float),
-            "os_number": os_parts.str[1].astype(float),
-        },
-        index=frame.index,
-    )
-
-
-def exposure(event_2: np.ndarray, event_3: np.ndarray) -> np.ndarray:
-    """Ad exposure: event_2 + event_3, with `UNKNOWN_EVENT_3` standing in for an unknown event_3."""
-    return event_2 + np.where(np.isnan(event_3), UNKNOWN_EVENT_3, event_3)
+def per_distinct(values: np.ndarray, function: Callable[[Any], Any], dtype=float) -> np.ndarray:
+    """`function` applied once per distinct value of `values` (None/NaN included), spread back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=dtype)
+    for position, value in enumerate(uniques):
+        table[position] = function(value)
+    table[-1] = function(None)
+    return table[codes]
 
 
 def structural_zero(event_2: np.ndarray, event_3: np.ndarray) -> np.ndarray:
@@ -89,34 +81,95 @@ def structural_zero(event_2: np.ndarray, event_3: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FeaturePipeline:
-    """Fitted state of the features: brand codes and the two priors."""
+    """Fitted state of the features: brand codes, the two priors, the event_3 stand-in."""
 
     brand_codes: dict[str, int]
     rate_prior: LogRateTable
     revenue_prior: LogRateTable
+    event_3_slope: float
+    event_3_intercept: float
+    """An unknown event_3 is taken as `event_3_slope * event_2 + event_3_intercept`: the slope of
+    the least-squares line on users whose event_3 is known, the intercept from the revenue of the
+    training users with no event_2 and an unknown event_3 (their exposure is all event_3)."""
 
+    # --- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(
         cls, frame: pd.DataFrame, revenue: np.ndarray, k_rate: float, k_revenue: float
     ) -> FeaturePipeline:
         """Fit on a validated training frame and its revenue."""
-        attributes = normalized_attributes(frame)
         revenue = np.asarray(revenue, float)
-        counts = attributes["brand"].value_counts()
+        keys = pd.DataFrame(
+            {
+                "country": per_distinct(frame["country"].to_numpy(), _country, object),
+                "platform": per_distinct(frame["platform"].to_numpy(), _platform, object),
+            }
+        )
+        brands = pd.Series(per_distinct(frame["device_family"].to_numpy(), _brand, object))
+        counts = brands.value_counts()
         common = sorted(counts.index[counts >= MIN_BRAND_USERS])
         event_2, event_3 = frame["event_2"].to_numpy(float), frame["event_3"].to_numpy(float)
-        known = ~np.isnan(event_2) & ~np.isnan(event_3) & (event_2 + event_3 > 0)
+        exposed = event_2 + event_3
+        known = ~np.isnan(exposed) & (exposed > 0)
         rate_prior = LogRateTable.fit(
-            attributes[known],
-            revenue[known],
-            (event_2 + event_3)[known],
-            PRIOR_LEVELS,
-            k_rate,
+            keys[known], revenue[known], exposed[known], PRIOR_LEVELS, k_rate
         )
         revenue_prior = LogRateTable.fit(
-            attributes, revenue, np.ones(len(frame)), PRIOR_LEVELS, k_revenue
+            keys, revenue, np.ones(len(frame)), PRIOR_LEVELS, k_revenue
         )
-        return cls({brand: code for code, brand in enumerate(common)}, rate_prior, revenue_prior)
+        both = ~np.isnan(exposed)
+        slope, intercept = np.polyfit(event_2[both], event_3[both], 1) if both.sum() > 2 else (0, 0)
+        hidden = (event_2 == 0) & np.isnan(event_3)
+        if hidden.any():  # what their revenue says their unknown event_3 was, on average
+            rates = [np.exp(rate_prior.lookup_one(k)) for k in keys[hidden].itertuples(index=False)]
+            intercept = revenue[hidden].sum() / np.sum(rates)
+        return cls(
+            {brand: code for code, brand in enumerate(common)},
+            rate_prior,
+            revenue_prior,
+            float(max(slope, 0.0)),
+            float(max(intercept, 0.0)),
+        )
+
+    def guess_event_3(self, event_2):
+        """The stand-in for an unknown event_3 (scalar or array)."""
+        return self.event_3_slope * event_2 + self.event_3_intercept
+
+    # --- the scalar rules, used by both paths ----------------------------------------------
+    def _device_part(self, device: Any) -> tuple[float, float]:
+        brand = _brand(device)
+        return float(self.brand_codes.get(brand, -1)), normalize("tablet", device)
+
+    def _priors(self, country: Any, platform: Any) -> tuple[float, float]:
+        keys = (_country(country), _platform(platform))
+        return self.rate_prior.lookup_one(keys), self.revenue_prior.lookup_one(keys)
+
+    # --- one row ---------------------------------------------------------------------------
+    def build_row(self, record: Mapping[str, Any]) -> tuple[str, np.ndarray, float, bool]:
+        """Features of one validated record: (stage, float32 row, offset, structural zero)."""
+        platform = record.get("platform")
+        brand, tablet = self._device_part(record.get("device_family"))
+        os_major, os_number = normalize("os", record.get("os_version"))
+        shared = [_PLATFORM_CODE[_platform(platform)], brand, tablet, os_major, os_number]
+        shared.append(_SOURCE_CODE[normalize("source", record.get("source"))])
+        prior_rate, prior_revenue = self._priors(record.get("country"), platform)
+        event_2 = record.get("event_2")
+        if event_2 is None or event_2 != event_2:
+            row = np.array(shared + [prior_revenue], dtype=np.float32)
+            return STAGE_INSTALL, row, prior_revenue, False
+        event_2 = float(event_2)
+        event_1 = record.get("event_1")
+        event_1 = 0.0 if event_1 is None or event_1 != event_1 else float(event_1)
+        event_3 = record.get("event_3")
+        unknown_3 = event_3 is None or event_3 != event_3
+        known_3 = 0.0 if unknown_3 else float(event_3)
+        exposed = event_2 + (self.guess_event_3(event_2) if unknown_3 else known_3)
+        row = np.array(
+            [event_1, event_2, known_3, float(unknown_3)] + shared + [prior_rate], dtype=np.float32
+        )
+        offset = prior_rate + np.log(max(exposed, MIN_EXPOSURE))
+        zero = not unknown_3 and event_2 == 0 and known_3 == 0
+        return STAGE_EVENTS, row, float(offset), zero
 
     # --- many rows -------------------------------------------------------------------------
     def build_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -125,81 +178,68 @@ class FeaturePipeline:
         Returns `install` and `events` float32 matrices, their float64 offsets, the boolean
         `has_events` (event_2 known) and `zero` (structural zero) masks.
         """
-        attributes = normalized_attributes(frame)
-        event_1 = np.nan_to_num(frame["event_1"].to_numpy(float), nan=0.0)
+        count = len(frame)
+        platform = frame["platform"].to_numpy()
+        device = per_distinct(frame["device_family"].to_numpy(), self._device_part, object)
+        os_parts = per_distinct(
+            frame["os_version"].to_numpy(), lambda v: normalize("os", v), object
+        )
+        shared = np.empty((count, 6))
+        shared[:, 0] = per_distinct(platform, lambda v: _PLATFORM_CODE[_platform(v)])
+        shared[:, 1:3] = np.array(device.tolist()).reshape(count, 2)
+        shared[:, 3:5] = np.array(os_parts.tolist()).reshape(count, 2)
+        shared[:, 5] = per_distinct(
+            frame["source"].to_numpy(), lambda v: _SOURCE_CODE[normalize("source", v)]
+        )
+        priors = self._priors_per_pair(frame["country"].to_numpy(), platform)
         event_2 = frame["event_2"].to_numpy(float)
-        event_3 = frame["event_3"].to_numpy(float)
         has_events = ~np.isnan(event_2)
-        event_2 = np.nan_to_num(event_2, nan=0.0)
-        event_3 = np.where(has_events, event_3, 0.0)
+        event_2 = np.where(has_events, event_2, 0.0)
+        event_1 = np.nan_to_num(frame["event_1"].to_numpy(float), nan=0.0)
+        event_3 = np.where(has_events, frame["event_3"].to_numpy(float), 0.0)
         unknown_3 = np.isnan(event_3)
-        exposed = exposure(event_2, event_3)
-        ios = attributes["platform"].map(_PLATFORM_CODE).to_numpy(float)
-        brand = attributes["brand"].map(self.brand_codes).fillna(-1.0).to_numpy(float)
-        organic = attributes["source"].map(_SOURCE_CODE).to_numpy(float)
-        shared = [ios, brand, attributes["tablet"].to_numpy(float)]
-        shared += [attributes["os_major"].to_numpy(float), attributes["os_number"].to_numpy(float)]
-        shared.append(organic)
-        prior_rate = self.rate_prior.lookup(attributes)
-        prior_revenue = self.revenue_prior.lookup(attributes)
         known_3 = np.where(unknown_3, 0.0, event_3)
-        events = np.column_stack(
-            [event_1, event_2, known_3, unknown_3.astype(float), np.log1p(exposed)]
-            + [known_3 / np.maximum(event_2 + known_3, 1.0)]
-            + shared
-            + [prior_rate]
-        ).astype(np.float32)
-        install = np.column_stack(shared + [prior_revenue]).astype(np.float32)
+        exposed = event_2 + np.where(unknown_3, self.guess_event_3(event_2), known_3)
+        events = np.empty((count, len(EVENTS_FEATURES)), dtype=np.float32)
+        events[:, :4] = np.column_stack([event_1, event_2, known_3, unknown_3])
+        events[:, 4:10] = shared
+        events[:, 10] = priors[:, 0]
+        install = np.empty((count, len(INSTALL_FEATURES)), dtype=np.float32)
+        install[:, :6] = shared
+        install[:, 6] = priors[:, 1]
         return {
             "install": install,
-            "install_offset": prior_revenue,
+            "install_offset": priors[:, 1],
             "events": events,
-            "events_offset": prior_rate + np.log(np.maximum(exposed, 1e-12)),
+            "events_offset": priors[:, 0] + np.log(np.maximum(exposed, MIN_EXPOSURE)),
             "has_events": has_events,
-            "zero": has_events & structural_zero(event_2, event_3),
+            "zero": has_events & structural_zero(event_2, np.where(unknown_3, np.nan, known_3)),
         }
 
-    # --- one row ---------------------------------------------------------------------------
-    def build_row(self, record: Mapping[str, Any]) -> tuple[str, np.ndarray, float, bool]:
-        """Features of one validated record: (stage, float32 row, offset, structural zero)."""
-        country = normalize("country", record.get("country"))
-        platform = normalize("platform", record.get("platform"))
-        device = record.get("device_family")
-        os_major, os_number = normalize("os", record.get("os_version"))
-        keys = (country, platform)
-        shared = [
-            _PLATFORM_CODE[platform],
-            float(self.brand_codes.get(normalize("brand", device), -1)),
-            normalize("tablet", device),
-            os_major,
-            os_number,
-            _SOURCE_CODE[normalize("source", record.get("source"))],
-        ]
-        event_2 = record.get("event_2")
-        if event_2 is None or event_2 != event_2:
-            prior = self.revenue_prior.lookup_one(keys)
-            return "install", np.array(shared + [prior], dtype=np.float32), prior, False
-        event_2 = float(event_2)
-        event_1 = record.get("event_1")
-        event_1 = 0.0 if event_1 is None or event_1 != event_1 else float(event_1)
-        event_3 = record.get("event_3")
-        unknown_3 = event_3 is None or event_3 != event_3
-        known_3 = 0.0 if unknown_3 else float(event_3)
-        exposed = event_2 + (UNKNOWN_EVENT_3 if unknown_3 else known_3)
-        prior = self.rate_prior.lookup_one(keys)
-        row = [event_1, event_2, known_3, float(unknown_3), math.log1p(exposed)]
-        row.append(known_3 / max(event_2 + known_3, 1.0))
-        row += shared
-        row.append(prior)
-        offset = prior + math.log(max(exposed, 1e-12))
-        zero = not unknown_3 and event_2 == 0 and known_3 == 0
-        return "early_events", np.array(row, dtype=np.float32), offset, zero
+    def _priors_per_pair(self, country: np.ndarray, platform: np.ndarray) -> np.ndarray:
+        """(rate, revenue) priors of every row, computed once per distinct (country, platform)."""
+        country_codes, countries = pd.factorize(country, use_na_sentinel=True)
+        platform_codes, platforms = pd.factorize(platform, use_na_sentinel=True)
+        countries = list(countries) + [None]
+        platforms = list(platforms) + [None]
+        pair = (country_codes % len(countries)) * len(platforms) + platform_codes % len(platforms)
+        distinct, rows = np.unique(pair, return_inverse=True)
+        table = np.array(
+            [
+                self._priors(countries[p // len(platforms)], platforms[p % len(platforms)])
+                for p in distinct
+            ]
+        ).reshape(len(distinct), 2)
+        return table[rows]
 
+    # --- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
             "brand_codes": self.brand_codes,
             "rate_prior": self.rate_prior.to_dict(),
             "revenue_prior": self.revenue_prior.to_dict(),
+            "event_3_slope": self.event_3_slope,
+            "event_3_intercept": self.event_3_intercept,
         }
 
     @classmethod
@@ -208,4 +248,18 @@ class FeaturePipeline:
             {str(k): int(v) for k, v in data["brand_codes"].items()},
             LogRateTable.from_dict(data["rate_prior"]),
             LogRateTable.from_dict(data["revenue_prior"]),
+            float(data["event_3_slope"]),
+            float(data["event_3_intercept"]),
         )
+
+
+def _country(value: Any) -> str:
+    return normalize("country", value)
+
+
+def _platform(value: Any) -> str:
+    return normalize("platform", value)
+
+
+def _brand(value: Any) -> str:
+    return normalize("brand", value)

@@ -15,10 +15,20 @@ import json
 import numpy as np
 import xgboost as xgb
 
+LOG_LINK = {"reg:tweedie", "count:poisson", "reg:gamma"}
+IDENTITY_LINK = {"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror"}
 
-def _base_score(learner: dict) -> float:
+
+def _base_margin(learner: dict) -> np.float32:
+    """The starting margin XGBoost adds before the trees, from `base_score` and the link."""
     text = str(learner["learner_model_param"]["base_score"]).strip("[]")
-    return float(text.split(",")[0])
+    score = float(text.split(",")[0])
+    objective = learner["objective"]["name"]
+    if objective in LOG_LINK:
+        return np.float32(np.log(score))
+    if objective in IDENTITY_LINK:
+        return np.float32(score)
+    raise ValueError(f"objective {objective} is not supported by the flat evaluator")
 
 
 class FlatForest:
@@ -32,7 +42,7 @@ class FlatForest:
             raise ValueError("the booster has no trees")
         if any(set(tree.get("split_type", [0])) - {0} for tree in trees):
             raise ValueError("categorical splits are not supported by the flat evaluator")
-        self.base_score = _base_score(learner)
+        self.base_margin = _base_margin(learner)
         self.depth = max(self._depth(tree) for tree in trees)
         internal, leaves = 2**self.depth - 1, 2**self.depth
         count = len(trees)
@@ -86,5 +96,22 @@ class FlatForest:
         return self.leaf[flat + self._leaf_shift]
 
     def margin_one(self, row: np.ndarray) -> float:
-        """Sum of leaf values in tree order, accumulated in float32 like XGBoost."""
-        return float(np.cumsum(self.leaves_one(row), dtype=np.float32)[-1])
+        """Base margin plus leaf values in tree order, accumulated in float32 like XGBoost."""
+        leaves = self.leaves_one(row)
+        if self.base_margin != 0:
+            leaves = np.concatenate(([self.base_margin], leaves))
+        return float(np.cumsum(leaves, dtype=np.float32)[-1])
+
+    def margins(self, rows: np.ndarray) -> np.ndarray:
+        """`margin_one` of every row of a float32 matrix, all trees and rows at once."""
+        count, width = rows.shape
+        values = np.ascontiguousarray(rows).ravel()
+        row_start = (np.arange(count, dtype=np.intp) * width)[:, None]
+        flat = np.broadcast_to(self._starts, (count, self.trees)).copy()
+        for _ in range(self.depth):
+            right = values[row_start + self.feature[flat]] >= self.threshold[flat]
+            flat = 2 * flat + self._child_offset + right
+        leaves = self.leaf[flat + self._leaf_shift]
+        if self.base_margin != 0:
+            leaves = np.hstack([np.full((count, 1), self.base_margin, np.float32), leaves])
+        return np.cumsum(leaves, axis=1, dtype=np.float32)[:, -1]

@@ -81,13 +81,16 @@ class RatioIntervals:
         b = bisect.bisect_right(self.edges[key], float(np.log(predicted)))
         return predicted * self.low[key][b], predicted * self.high[key][b]
 
-    def bounds(self, groups: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(
+        self, names: list[str], group: np.ndarray, predicted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised `bounds_one`: row i belongs to group `names[group[i]]`."""
         lower, upper = np.zeros(len(predicted)), np.zeros(len(predicted))
         positive = predicted > 0
         log_pred = np.log(np.where(positive, predicted, 1.0))
-        for group in np.unique(groups):
-            key = self._fallback(str(group))
-            rows = positive & (groups == group)
+        for code in np.unique(group):
+            key = self._fallback(names[code])
+            rows = positive & (group == code)
             if key is None or not rows.any():
                 continue
             which = np.searchsorted(self.edges[key], log_pred[rows], side="right")

@@ -19,12 +19,14 @@ import pandas as pd
 import xgboost as xgb
 
 from .data import validate_frame
-from .features import FeaturePipeline
+from .features import FeaturePipeline, per_distinct
 from .forest import FlatForest
 from .intervals import RatioIntervals
-from .normalize import normalize
-from .schema import STAGE_EVENTS, STAGE_INSTALL
+from .normalize import UNKNOWN, normalize
+from .schema import STAGE_EVENTS, STAGE_INSTALL, STAGES
 
+SMALL_BATCH = 48
+"""Up to this many rows the flat forest beats XGBoost's per-call overhead (bench/predictor_bench)."""
 CARD_FILE = "model_card.json"
 PIPELINE_FILE = "pipeline.json"
 MODEL_FILES = {STAGE_INSTALL: "install.ubj", STAGE_EVENTS: "early_events.ubj"}
@@ -37,9 +39,18 @@ class Prediction(NamedTuple):
     stage: str
 
 
+PLATFORMS = ("android", "ios", UNKNOWN)
+GROUP_NAMES = [f"{stage}:{platform}" for platform in PLATFORMS for stage in STAGES]
+"""Interval groups, indexed by `2 * platform index + (stage is early_events)`."""
+
+
 def interval_group(stage: str, platform: Any) -> str:
     """Intervals are calibrated per stage and platform."""
     return f"{stage}:{normalize('platform', platform)}"
+
+
+def _platform_index(platform: Any) -> int:
+    return PLATFORMS.index(normalize("platform", platform))
 
 
 class Predictor:
@@ -79,9 +90,15 @@ class Predictor:
         return self.intervals.bounds_one(interval_group(stage, platform), mean)
 
     # --- many records ---------------------------------------------------------------------
-    def predict_batch(self, frame: pd.DataFrame | Mapping[str, Sequence]) -> pd.DataFrame:
-        """Predict every row of a frame of install records (validated here)."""
-        clean = validate_frame(frame)
+    def predict_batch(
+        self, frame: pd.DataFrame | Mapping[str, Sequence], validated: bool = False
+    ) -> pd.DataFrame:
+        """Predict every row of a frame of install records.
+
+        The frame is checked against the data contract unless `validated` says it already was
+        (by `scorer.data.validate_frame`, or built from `InstallRecord`s with every column).
+        """
+        clean = frame if validated else validate_frame(frame)
         features = self.pipeline.build_frame(clean)
         mean = self._means(features)
         has_events = features["has_events"]
@@ -89,9 +106,8 @@ class Predictor:
         if self.intervals is None:
             lower = upper = np.full(len(mean), np.nan)
         else:
-            platform = clean["platform"].map(lambda p: normalize("platform", p)).to_numpy(object)
-            groups = np.char.add(np.char.add(stage.astype(str), ":"), platform.astype(str))
-            lower, upper = self.intervals.bounds(groups, mean)
+            platform = per_distinct(clean["platform"].to_numpy(), _platform_index, int)
+            lower, upper = self.intervals.bounds(GROUP_NAMES, platform * 2 + has_events, mean)
         index = frame.index if isinstance(frame, pd.DataFrame) else None
         return pd.DataFrame(
             {"predicted_revenue": mean, "lower": lower, "upper": upper, "stage": stage},
@@ -105,9 +121,11 @@ class Predictor:
             if not rows.any():
                 continue
             key = "events" if stage == STAGE_EVENTS else "install"
-            margin = self.boosters[stage].inplace_predict(
-                features[key][rows], predict_type="margin"
-            )
+            matrix = features[key][rows]
+            if len(matrix) <= SMALL_BATCH:
+                margin = self.forests[stage].margins(matrix)
+            else:
+                margin = self.boosters[stage].inplace_predict(matrix, predict_type="margin")
             mean[rows] = np.exp(margin.astype(np.float64) + features[f"{key}_offset"][rows])
         mean[features["zero"]] = 0.0
         return mean

@@ -87,17 +87,6 @@ class LogRateTable:
             value = found
         return value
 
-    def lookup(self, keys: pd.DataFrame) -> np.ndarray:
-        """Vectorised `lookup_one` over the rows of `keys[levels]`."""
-        result = np.full(len(keys), self.top)
-        key = None
-        for depth, level in enumerate(self.levels):
-            part = keys[level].astype(str)
-            key = part if depth == 0 else key + SEPARATOR + part
-            found = key.map(self.table).to_numpy(float)
-            result = np.where(np.isnan(found), result, found)
-        return result
-
     def to_dict(self) -> dict:
         return {"levels": list(self.levels), "k": self.k, "top": self.top, "table": self.table}
 

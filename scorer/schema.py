@@ -58,8 +58,9 @@ STAGES = (STAGE_INSTALL, STAGE_EVENTS)
 """`install`: attributes only; `early_events`: event counts known (event_2 present)."""
 
 
-def _blank_to_none(value: Any) -> Any:
-    """Empty strings mean unknown, as in the data file; numbers given for text become text."""
+def text_value(value: Any) -> Any:
+    """Empty strings mean unknown, as in the data file; numbers given for text become text
+    (14.4 -> "14.4", 10.0 -> "10"). Anything else is returned as is, for the type check."""
     if isinstance(value, str):
         value = value.strip()
         return value or None
@@ -99,7 +100,7 @@ def _field(column: Column) -> tuple[Any, Any]:
     if column.kind == "text":
         text = Annotated[
             Annotated[str, StringConstraints(max_length=column.max_length)] | None,
-            BeforeValidator(_blank_to_none),
+            BeforeValidator(text_value),
             Field(description=column.description),
         ]
         return text, None

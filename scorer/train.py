@@ -13,7 +13,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
-from .features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
+from .features import EVENTS_FEATURES, INSTALL_FEATURES, MONOTONE_INCREASING, FeaturePipeline
 from .intervals import RatioIntervals
 from .predictor import Predictor, interval_group
 from .schema import STAGE_EVENTS, STAGE_INSTALL
@@ -35,8 +35,11 @@ class StageParams:
     reg_lambda: float
     tweedie_variance_power: float
 
-    def xgb_params(self, seed: int, threads: int) -> dict:
+    def xgb_params(self, seed: int, threads: int, features: tuple[str, ...]) -> dict:
         return {
+            "monotone_constraints": "("
+            + ",".join("1" if name in MONOTONE_INCREASING else "0" for name in features)
+            + ")",
             "objective": "reg:tweedie",
             "tweedie_variance_power": self.tweedie_variance_power,
             "eta": self.eta,
@@ -57,12 +60,12 @@ class TrainingConfig:
     """Every choice of the model, chosen by cross-validation (see `python -m scorer tune`)."""
 
     events: StageParams = field(
-        default_factory=lambda: StageParams(300, 0.05, 4, 1.0, 0.8, 1.0, 1.0, 1.5)
+        default_factory=lambda: StageParams(200, 0.05, 6, 1.0, 1.0, 1.0, 1.0, 1.5)
     )
     install: StageParams = field(
         default_factory=lambda: StageParams(100, 0.05, 3, 5.0, 0.8, 1.0, 1.0, 1.5)
     )
-    k_rate: float = 1.0
+    k_rate: float = 0.1
     k_revenue: float = 50.0
     interval_folds: int = 3
     coverage: float = 0.8
@@ -105,7 +108,7 @@ def _fit_booster(
     names: tuple[str, ...],
 ) -> xgb.Booster:
     matrix = xgb.DMatrix(features, label=revenue, base_margin=offset, feature_names=list(names))
-    return xgb.train(params.xgb_params(seed, threads), matrix, params.rounds)
+    return xgb.train(params.xgb_params(seed, threads, names), matrix, params.rounds)
 
 
 def fit_models(

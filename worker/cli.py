@@ -20,6 +20,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from worker.wiring import build_worker
 
     worker = build_worker(settings, consumer=args.consumer)
+    worker.pipelined = not args.no_pipeline
     worker.install_signal_handlers()
     log.info(
         "consumer %s of group %s on %s and %s",
@@ -87,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--max-messages", type=int, help="stop after this many entries")
     run.add_argument("--until-empty", action="store_true", help="stop when nothing is left")
     run.add_argument("--consumer", help="consumer name (default: host name and pid)")
+    run.add_argument(
+        "--no-pipeline", action="store_true", help="commit each batch before reading the next"
+    )
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.add_argument("--wait", type=float, default=30, help="seconds to wait for the server")
     push = commands.add_parser("push", help="push install records from a CSV onto the stream")

@@ -1,4 +1,4 @@
-"""`StreamWorker.run`: the consumer loop around `BatchHandler.handle`.
+"""`StreamWorker.run`: the consumer loop around `BatchHandler.prepare` and `.commit`.
 
 It first re-reads this consumer's own pending entries, then reads new ones, claims entries left
 idle by dead consumers (XAUTOCLAIM), trims the streams, and rides out Redis or Postgres outages
@@ -91,19 +91,18 @@ class StreamWorker:
         taken, connected = 0, False
         pending_cursors: dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
-            while not self.stopping and (max_messages is None or taken < max_messages):
+            while not self.stopping:
                 try:
                     if not connected:
                         self._settle()
                         self._setup()
                         connected = True
                         pending_cursors = {stream.name: "0" for stream in self.streams}
-                    if pending_cursors:
+                    recovering = bool(pending_cursors)
+                    if recovering:
                         batch = self._read_own_pending(pending_cursors)
                     else:
                         batch = self._claim() or self._read_new()
-                        if not batch and until_empty and self._claim_done():
-                            break
                     if batch:
                         taken += len(batch)
                         prepared = self.handler.prepare(batch)
@@ -112,6 +111,12 @@ class StreamWorker:
                             self._in_flight = committer.submit(self.handler.commit, prepared)
                         else:
                             self._totals += self.handler.commit(prepared)
+                    elif until_empty and not recovering and self._claim_done():
+                        self._collect()  # a failed last commit means more to do: not empty
+                        break
+                    if max_messages is not None and taken >= max_messages:
+                        self._collect()
+                        break
                     self.backoff.reset()
                     self._housekeeping()
                 except Exception as error:
@@ -122,7 +127,7 @@ class StreamWorker:
                     delay = self.backoff.next()
                     log.warning("%s; retrying in %.1f s", error, delay)
                     self._sleep(delay)
-            self._collect()
+            self._settle()  # stopping: a commit that fails now leaves its entries pending
         return self._totals
 
     def _collect(self) -> None:

@@ -1,8 +1,8 @@
 """`BatchHandler.handle(batch)`: one batch of stream entries from parse to XACK.
 
-Install events are validated one by one (`InstallRecord`), scored with one `predict_batch` call
-(`prepare`), then persisted in one transaction, cached and acknowledged (`commit`). Scored entries from the API are
-persisted as they are. An entry that fails on its own is left pending for a later delivery and
+Install events are validated one by one (`InstallRecord`) and scored with one `predict_batch`
+call (`prepare`), then persisted in one transaction, cached and acknowledged (`commit`). Scored
+entries from the API are persisted as they are. An entry that fails on its own is left pending for a later delivery and
 goes to the dead-letter stream after `max_deliveries`; it never holds back the rest.
 """
 
@@ -56,7 +56,7 @@ class _Item:
     entry_id: str
     fields: Mapping | None
     record: Any = None  # InstallRecord, for install events
-    row: dict | None = None  # predictions row, for scored entries
+    row: dict | None = None  # its predictions row (decoded, or once scored)
     event_id: str = ""
 
 

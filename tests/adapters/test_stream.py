@@ -1,4 +1,5 @@
 import math
+import time
 
 import pytest
 
@@ -9,6 +10,7 @@ from adapters.stream import (
     decode_scored,
     encode_install_event,
     encode_scored,
+    read_groups,
 )
 from scorer.schema import RECORD_COLUMNS, InstallRecord
 
@@ -185,3 +187,33 @@ def test_read_group_returns_trimmed_pending_entries_without_fields(redis_client)
     redis_client.xdel("s", first)
     pending = stream.read_group("g", "c", count=10, pending=True)
     assert pending[0] == (first, None)
+
+
+@pytest.mark.integration
+def test_reads_work_the_same_over_resp3(redis_url, redis_client):
+    import redis
+
+    resp3 = redis.Redis.from_url(redis_url, protocol=3)
+    first, second = EventStream(resp3, "a"), EventStream(resp3, "b")
+    for stream in (first, second):
+        stream.ensure_group("g")
+    first.append({"n": "1"})
+    second.append_many([{"n": "2"}, {"n": "3"}])
+    found = read_groups([first, second], "g", "c", count=10, block_ms=10)
+    assert {name: len(entries) for name, entries in found.items()} == {"a": 1, "b": 2}
+    assert found["b"][1][1] == {b"n": b"3"}
+    assert first.read_group("g", "c", 10, pending=True)[0][1] == {b"n": b"1"}
+    resp3.close()
+
+
+def test_prune_consumers_removes_only_idle_ones_without_pending(client):
+    stream = EventStream(client, "s")
+    stream.ensure_group("g")
+    stream.append_many([{"n": "1"}, {"n": "2"}, {"n": "3"}])
+    stream.read_group("g", "busy", count=1)
+    for consumer in ("idle", "me"):
+        stream.ack("g", [entry_id for entry_id, _ in stream.read_group("g", consumer, count=1)])
+    time.sleep(0.01)
+    assert stream.prune_consumers("g", max_idle_ms=1, keep="me") == ["idle"]
+    names = {info["name"] for info in client.xinfo_consumers("s", "g")}
+    assert {b"busy", b"me"} <= names and b"idle" not in names

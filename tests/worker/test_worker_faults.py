@@ -177,25 +177,32 @@ def test_duplicated_event_ids_make_one_row_each(redis_client, service_settings, 
 
 def test_two_workers_share_the_group_and_one_dies(redis_client, service_settings, spawn):
     records, ids, users = events(2000, seed=7)
-    push(redis_client, service_settings, records, ids)
     first = spawn(small_batches(service_settings), "run", "--consumer", "first")
     second = spawn(small_batches(service_settings), "run", "--consumer", "second")
+    wait_for(
+        lambda: consumers(redis_client, service_settings) >= {"first", "second"},
+        60,
+        "both workers reading",
+    )
+    push(redis_client, service_settings, records, ids)
     wait_for(lambda: row_count(service_settings.database_url) >= 300, 60, "300 rows")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     assert row_count(service_settings.database_url) < len(ids), "killed too late to test"
     wait_for(lambda: row_count(service_settings.database_url) == len(ids), 90, "all rows")
     wait_for(lambda: pending(redis_client, service_settings) == 0, 30, "the dead one's entries")
-    consumers = {
-        info["name"].decode(): info
-        for info in redis_client.xinfo_consumers(
-            service_settings.installs_stream, service_settings.consumer_group
-        )
-    }
-    assert {"first", "second"} <= set(consumers)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+def consumers(client, settings) -> set[str]:
+    if not client.exists(settings.installs_stream):
+        return set()
+    return {
+        info["name"].decode()
+        for info in client.xinfo_consumers(settings.installs_stream, settings.consumer_group)
+    }
 
 
 def test_sigterm_finishes_and_acks_the_current_batch(

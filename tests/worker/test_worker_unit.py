@@ -225,11 +225,12 @@ def test_entry_that_breaks_the_database_fails_alone(
     assert letter[b"event_id"] == b"poison" and b"IntegrityError" in letter[b"dead_letter_error"]
 
 
+@pytest.mark.parametrize("claim_idle_ms", [0, 60000])
 def test_database_outage_is_retried_with_backoff_and_nothing_is_acked_meanwhile(
-    make_unit_worker, fake_redis, unit_settings, store
+    make_unit_worker, fake_redis, unit_settings, store, claim_idle_ms
 ):
     push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(10)])
-    worker = make_unit_worker()
+    worker = make_unit_worker(claim_idle_ms=claim_idle_ms)
     worker.backoff.base = 0.001
     original = worker.handler.store.insert_new
     pending_during_outage = []
@@ -264,3 +265,24 @@ def test_first_signal_finishes_the_batch_second_stops_hard(
     assert store.count() == 10
     with pytest.raises(SystemExit):
         worker._on_signal(signal.SIGTERM, None)
+
+
+def test_stopping_while_the_last_commit_fails_leaves_its_entries_pending(
+    make_unit_worker, fake_redis, unit_settings, store
+):
+    push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(10)])
+    worker = make_unit_worker(claim_idle_ms=60000)
+    prepare = worker.handler.prepare
+
+    def prepare_then_signal(batch):
+        worker._on_signal(signal.SIGTERM, None)
+        return prepare(batch)
+
+    def database_down(rows, connection=None):
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, ConnectionError("refused"))
+
+    worker.handler.prepare = prepare_then_signal
+    worker.handler.store.insert_new = database_down
+    outcome = worker.run()
+    assert outcome.acked == 0 and store.count() == 0
+    assert pending(fake_redis, unit_settings) == 10

@@ -1,0 +1,137 @@
+"""The command line round trip: synth -> train -> predict -> evaluate, exactly as documented."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from scorer.bundle import train_bundle
+from scorer.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_config):
+    folder = tmp_path_factory.mktemp("cli")
+    data = folder / "train.csv"
+    assert main(["synth", "--rows", "1500", "--out", str(data), "--seed", "3"]) == 0
+    card = train_bundle(data, folder / "model", small_config, repeats=1, progress=False)
+    return folder, data, card
+
+
+def test_synth_writes_labelled_records(trained):
+    folder, data, _ = trained
+    frame = pd.read_csv(data)
+    assert len(frame) == 1500 and frame.user_id.str.startswith("synthetic-").all()
+    assert (frame.revenue >= 0).all()
+
+
+def test_model_card_describes_the_bundle(trained):
+    folder, _, card = trained
+    saved = json.loads((folder / "model" / "model_card.json").read_text())
+    assert saved == card
+    for key in ("version", "trained_at", "data", "cv", "features", "libraries"):
+        assert key in saved
+    assert saved["data"]["rows"] == 1500 and len(saved["data"]["sha256"]) == 64
+    assert saved["cv"]["metrics"]["early_events"]["all"]["mae"]["std"] >= 0
+
+
+def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
+    folder, data, card = trained
+    raw = pd.read_csv(data).iloc[:300]
+    raw.loc[:99, ["event_1", "event_2", "event_3"]] = None
+    source = tmp_path / "in.csv"
+    raw.drop(columns=["event_1", "event_2", "event_3"]).iloc[:50].to_csv(
+        tmp_path / "attrs.csv", index=False
+    )
+    raw.to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(folder / "model"),
+                "--data",
+                str(source),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    result = pd.read_csv(out)
+    assert list(result.columns) == [
+        "user_id",
+        "predicted_revenue",
+        "lower",
+        "upper",
+        "stage",
+        "model_version",
+    ]
+    assert len(result) == 300 and (result.model_version == card["version"]).all()
+    assert (result.stage.iloc[:100] == "install").all() and (
+        result.stage.iloc[100:] == "early_events"
+    ).all()
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(folder / "model"),
+                "--data",
+                str(tmp_path / "attrs.csv"),
+                "--out",
+                str(tmp_path / "attrs_out.csv"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (pd.read_csv(tmp_path / "attrs_out.csv").stage == "install").all()
+
+
+def test_evaluate_prints_metrics_as_json(trained):
+    folder, data, _ = trained
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scorer",
+            "evaluate",
+            "--model",
+            str(folder / "model"),
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(completed.stdout)
+    assert report["rows"] == 1500
+    assert set(report["metrics"]) == {"early_events", "install"}
+    assert report["metrics"]["early_events"]["all"]["r2"] > 0.8
+
+
+def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,country\nu1,es\n")
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path),
+                "--data",
+                str(bad),
+                "--out",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "error:" in capsys.readouterr().err
