@@ -127,7 +127,9 @@ def main() -> None:
                     runs[name].append(throughput(url, args.duration, args.connections, post))
             best = {name: max(values) for name, values in runs.items()}
             rate = round(0.7 * best["predict"])
-            paced = constant_rate(f"{base}/predict", rate, max(args.duration, 8), bodies, 8)
+            paced = constant_rate(
+                f"{base}/predict", rate, max(args.duration, 8), bodies, args.connections
+            )
         finally:
             stop_server(server)
         published = client.xlen(prefix + "scored")
