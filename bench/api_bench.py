@@ -123,11 +123,16 @@ def main() -> None:
                 "user": (f"{base}/users/{USER}/prediction", None),
             }
             runs = {name: [] for name in targets}
+            cpu = {name: [] for name in targets}
             for round_index in range(args.rounds):
                 order = list(targets) if round_index % 2 == 0 else list(reversed(targets))
                 for name in order:
                     url, post = targets[name]
-                    runs[name].append(throughput(url, args.duration, args.connections, post))
+                    rate_, cpu_us = throughput(
+                        url, args.duration, args.connections, post, server.pid
+                    )
+                    runs[name].append(rate_)
+                    cpu[name].append(cpu_us)
             best = {name: max(values) for name, values in runs.items()}
             rate = round(0.7 * best["predict"])
             paced = constant_rate(
@@ -148,6 +153,13 @@ def main() -> None:
     for name, values in runs.items():
         print(f"  {name:8s} req/s: " + ", ".join(f"{v:8.0f}" for v in values))
     print(f"  scored-stream entries published: {published}")
+    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
+    print(
+        "  server CPU per request (median): "
+        + ", ".join(f"{name} {value:.0f} us" for name, value in cpu_median.items())
+        + f"; CPU-cost ratios healthz/predict {cpu_median['healthz'] / cpu_median['predict']:.2f}"
+        f", healthz/user {cpu_median['healthz'] / cpu_median['user']:.2f}"
+    )
     ratios = {}
     for name in ("predict", "user"):
         per_round = [mine / base for mine, base in zip(runs[name], runs["healthz"], strict=True)]
