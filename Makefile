@@ -6,7 +6,7 @@ DATA ?= data/dataset.csv
 MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint train bench clean
+.PHONY: install test lint train tune bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ lint: install
 
 train: install
 	$(BIN)/python -m scorer train --data $(DATA) --out $(MODEL_DIR)
+
+tune: install
+	$(BIN)/python -m scorer tune --data $(DATA) --out models/tuning.csv
 
 bench: install
 	$(BIN)/python bench/predictor_bench.py --model $(MODEL_DIR)
