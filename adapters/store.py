@@ -1,16 +1,21 @@
 """PredictionStore: the `predictions` table through SQLAlchemy 2 (Postgres, or SQLite).
 
-Saving is one bulk multi-row INSERT per call (pages of 1000 rows), idempotent on `event_id`, so
-a redelivered stream entry or a retried job never makes a second row.
+Saving is one bulk multi-row INSERT per call, idempotent on `event_id`, so a redelivered stream
+entry or a retried job never makes a second row. On Postgres the VALUES list is rendered by the
+driver (psycopg2 `mogrify`, as `execute_values` does) and the JSON by orjson: SQLAlchemy's
+per-row parameter processing cost more CPU than the rest of the insert (bench/worker_stages.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+import orjson
+import psycopg2.extensions
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -60,6 +65,42 @@ def _found(found: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+_INPUT = ROW_COLUMNS.index("input")
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits in a scored entry's input
+        return json.dumps(value)
+
+
+def _insert_postgres(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
+    """One `INSERT ... VALUES (...), (...) ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
+    whose values psycopg2 quotes; executed through SQLAlchemy, so its errors, events and
+    connection invalidation behave as for any other statement."""
+    template = "(" + ",".join(["%s"] * len(ROW_COLUMNS)) + ")"
+    cursor = connection.connection.cursor()  # only to quote values, client-side
+    codec = psycopg2.extensions.encodings[cursor.connection.encoding]
+    try:
+        quoted = []
+        for row in rows:
+            values = [row[name] for name in ROW_COLUMNS]
+            values[_INPUT] = _json(values[_INPUT])
+            quoted.append(cursor.mogrify(template, values))
+    finally:
+        cursor.close()
+    preparer = connection.dialect.identifier_preparer
+    statement = (
+        f"INSERT INTO {preparer.format_table(predictions)} "
+        f"({', '.join(preparer.quote(name) for name in ROW_COLUMNS)}) "
+        f"VALUES {b','.join(quoted).decode(codec)} "
+        f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    )
+    result = connection.exec_driver_sql(statement, execution_options={"no_parameters": True})
+    return list(result.scalars())
+
+
 class PredictionStore:
     """Bulk, idempotent writes of predictions and per-user lookups."""
 
@@ -92,9 +133,14 @@ class PredictionStore:
         if not rows:
             return []
         if connection is not None:
-            return list(connection.execute(self.insert_statement(), rows).scalars())
+            return self._insert_rows(connection, rows)
         with self.engine.begin() as own:
-            return list(own.execute(self.insert_statement(), rows).scalars())
+            return self._insert_rows(own, rows)
+
+    def _insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
+        if connection.dialect.name == "postgresql":
+            return _insert_postgres(connection, rows)
+        return list(connection.execute(self.insert_statement(), rows).scalars())
 
     def latest_for_user(self, user_id: str) -> dict[str, Any] | None:
         """The user's most recent prediction as a dict of its columns (created_at aware), with

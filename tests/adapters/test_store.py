@@ -71,11 +71,24 @@ def test_created_at_defaults_to_now_and_user_id_may_be_null(store):
 def test_save_many_is_one_statement(store):
     statements = []
     sqlalchemy.event.listen(
-        store.engine, "before_execute", lambda *args, **kwargs: statements.append(args[1])
+        store.engine, "before_cursor_execute", lambda *args, **kwargs: statements.append(args[2])
     )
     store.save_many(row(str(i)) for i in range(300))
     assert len(statements) == 1
     assert store.count() == 300
+
+
+def test_rows_read_back_as_written(store):
+    """Quoting of every column type on the Postgres path: text with quotes and percent signs,
+    unicode, JSON input, numbers, timestamps."""
+    odd = row("e'1%s", user_id="ü'%(x)s")
+    odd["input"] = {"country": "O'Neil %s", "event_1": 2.5, "nested": [1, None]}
+    odd["lower"] = 0.1 + 0.2
+    assert store.insert_new([odd]) == ["e'1%s"]
+    found = store.latest_for_user("ü'%(x)s")
+    assert found["input"] == odd["input"]
+    assert found["created_at"] == odd["created_at"]
+    assert (found["predicted_revenue"], found["lower"], found["upper"]) == (1.0, 0.1 + 0.2, 2.0)
 
 
 def test_save_many_joins_a_caller_transaction_that_rolls_back(store):
