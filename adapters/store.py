@@ -1,21 +1,33 @@
 """PredictionStore: the `predictions` table through SQLAlchemy 2 (Postgres, or SQLite).
 
-Saving is one bulk multi-row INSERT per call, idempotent on `event_id`, so a redelivered stream
-entry or a retried job never makes a second row. On Postgres the VALUES list is rendered by the
-driver (psycopg2 `mogrify`, as `execute_values` does) and the JSON by orjson: SQLAlchemy's
-per-row parameter processing cost more CPU than the rest of the insert (bench/worker_stages.py).
+Saving is one bulk INSERT statement per call, idempotent on `event_id`, so a redelivered stream
+entry or a retried job never makes a second row. On Postgres the batch travels as one JSON
+parameter (`jsonb_to_recordset`, serialised by orjson): binding ten values per row, by
+SQLAlchemy or by the driver, cost more CPU than the rest of the worker's commit.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import psycopg2.extensions
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Text,
+    bindparam,
+    cast,
+    column,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -65,40 +77,47 @@ def _found(found: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-_INPUT = ROW_COLUMNS.index("input")
+_FLOAT_COLUMNS = ("predicted_revenue", "lower", "upper")
+_NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _json(value: Any) -> str:
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not serialisable to JSON: {type(value).__name__}")
+
+
+def _rows_json(rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON array for `jsonb_to_recordset`; non-finite floats become the text
+    Postgres reads back as NaN / Infinity (JSON has no literal for them)."""
+    for row in rows:
+        for name in _FLOAT_COLUMNS:
+            value = row[name]
+            if isinstance(value, float) and not math.isfinite(value):
+                row[name] = _NOT_FINITE[repr(value)]
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(rows, default=_json_default).decode()
     except TypeError:  # e.g. an integer beyond 64 bits in a scored entry's input
-        return json.dumps(value)
+        return json.dumps(rows, default=_json_default)
 
 
-def _insert_postgres(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
-    """One `INSERT ... VALUES (...), (...) ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
-    whose values psycopg2 quotes; executed through SQLAlchemy, so its errors, events and
-    connection invalidation behave as for any other statement."""
-    template = "(" + ",".join(["%s"] * len(ROW_COLUMNS)) + ")"
-    cursor = connection.connection.cursor()  # only to quote values, client-side
-    codec = psycopg2.extensions.encodings[cursor.connection.encoding]
-    try:
-        quoted = []
-        for row in rows:
-            values = [row[name] for name in ROW_COLUMNS]
-            values[_INPUT] = _json(values[_INPUT])
-            quoted.append(cursor.mogrify(template, values))
-    finally:
-        cursor.close()
-    preparer = connection.dialect.identifier_preparer
-    statement = (
-        f"INSERT INTO {preparer.format_table(predictions)} "
-        f"({', '.join(preparer.quote(name) for name in ROW_COLUMNS)}) "
-        f"VALUES {b','.join(quoted).decode(codec)} "
-        f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+def _recordset_insert():
+    """`INSERT INTO predictions (...) SELECT ... FROM jsonb_to_recordset(:rows) ... ON CONFLICT
+    (event_id) DO NOTHING RETURNING event_id`: the whole batch is one bound JSON text, so the
+    driver quotes one string instead of ten values per row."""
+    batch = (
+        func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
+        .table_valued(*[column(name, predictions.c[name].type) for name in ROW_COLUMNS])
+        .render_derived(name="batch", with_types=True)
     )
-    result = connection.exec_driver_sql(statement, execution_options={"no_parameters": True})
-    return list(result.scalars())
+    return (
+        postgres_insert(predictions)
+        .from_select(list(ROW_COLUMNS), select(*[batch.c[name] for name in ROW_COLUMNS]))
+        .on_conflict_do_nothing(index_elements=[predictions.c.event_id])
+        .returning(predictions.c.event_id)
+    )
 
 
 class PredictionStore:
@@ -109,6 +128,8 @@ class PredictionStore:
         if engine.dialect.name not in _INSERTS:
             raise ValueError(f"unsupported database dialect: {engine.dialect.name}")
         self._insert = _INSERTS[engine.dialect.name]
+        self._postgres = engine.dialect.name == "postgresql"
+        self._recordset_insert = _recordset_insert() if self._postgres else None
 
     def insert_statement(self):
         """INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id, for executemany."""
@@ -134,13 +155,20 @@ class PredictionStore:
             return []
         if connection is not None:
             return self._insert_rows(connection, rows)
+        if self._postgres:
+            # one statement is one transaction: in autocommit it costs one round trip, not
+            # three (BEGIN, INSERT, COMMIT), and returns once the commit is durable
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+                return self._insert_rows(own, rows)
         with self.engine.begin() as own:
             return self._insert_rows(own, rows)
 
     def _insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
-        if connection.dialect.name == "postgresql":
-            return _insert_postgres(connection, rows)
-        return list(connection.execute(self.insert_statement(), rows).scalars())
+        if self._postgres:
+            found = connection.execute(self._recordset_insert, {"rows": _rows_json(rows)})
+        else:
+            found = connection.execute(self.insert_statement(), rows)
+        return list(found.scalars())
 
     def latest_for_user(self, user_id: str) -> dict[str, Any] | None:
         """The user's most recent prediction as a dict of its columns (created_at aware), with

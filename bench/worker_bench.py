@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -291,22 +292,10 @@ def _chunks(items: list, size: int):
         yield items[start : start + size]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help="backlog per throughput run")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=1000, help="events/s for the latency run")
-    parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
-    parser.add_argument("--rss-events", type=int, default=50_000, help="events of the RSS run")
-    parser.add_argument("--no-pipeline", action="store_true", help="worker without pipelining")
-    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    )
-    args = parser.parse_args()
-
+@contextmanager
+def bench_services(args):
+    """A migrated `bench_<pid>` schema (plus the floor's table) and a Redis client; yields
+    (client, database_url, dsn, schema) and removes the schema and `bench:<pid>:` keys after."""
     schema = f"bench_{os.getpid()}"
     admin = sqlalchemy.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -328,6 +317,32 @@ def main() -> None:
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )
+        yield client, database_url, dsn, schema
+    finally:
+        cleanup(client, f"bench:{os.getpid()}:")
+        client.close()
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="backlog per throughput run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=1000, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
+    parser.add_argument("--rss-events", type=int, default=50_000, help="events of the RSS run")
+    parser.add_argument("--no-pipeline", action="store_true", help="worker without pipelining")
+    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    )
+    args = parser.parse_args()
+
+    with bench_services(args) as (client, database_url, dsn, schema):
         predictor = Predictor.load(args.model)
         print(
             f"model {predictor.version}, batch size {args.batch_size}, {os.cpu_count()} cores, "
@@ -363,11 +378,6 @@ def main() -> None:
                 f"at the end: {end / 1024:.1f} MiB; end / start = {end / ready:.2f}x, "
                 f"end / 10% = {end / tenth:.2f}x ({rate:,.0f} events/s)"
             )
-    finally:
-        cleanup(client, f"bench:{os.getpid()}:")
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ arguments, build the objects from Settings, call them)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import time
@@ -22,6 +23,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     worker = build_worker(settings, consumer=args.consumer)
     worker.pipelined = not args.no_pipeline
     worker.install_signal_handlers()
+    gc.collect()
+    gc.freeze()  # the model and the libraries stay for good: keep them out of GC passes
     log.info(
         "consumer %s of group %s on %s and %s",
         worker.consumer,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
-from scorer.schema import COUNT_COLUMNS, RECORD_COLUMNS
+from scorer.schema import COUNT_COLUMNS, TEXT_COLUMNS
 
 
 def describe(error: BaseException) -> str:
@@ -33,17 +33,18 @@ def records_frame(inputs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The frame `scorer.data.validate_frame` returns, built straight from dumped InstallRecords
     (text is already str or None, counts float or None): every record column in contract order,
     text as object, counts as float64 with NaN for unknown. So `predict_batch` need not
-    validate the batch a second time."""
-    columns = {}
-    for name in RECORD_COLUMNS:
-        values = [record[name] for record in inputs]
-        if name in COUNT_COLUMNS:
-            columns[name] = pd.Series(np.array(values, dtype=np.float64), copy=False)
-        else:
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            columns[name] = pd.Series(array, dtype=object, copy=False)
-    return pd.DataFrame(columns, copy=False)
+    validate the batch a second time. Built as two blocks, about half the cost of ten Series."""
+    text = np.empty((len(TEXT_COLUMNS), len(inputs)), dtype=object)
+    for position, name in enumerate(TEXT_COLUMNS):
+        text[position] = [record[name] for record in inputs]
+    counts = np.array([[record[name] for record in inputs] for name in COUNT_COLUMNS], float)
+    return pd.concat(  # the contract lists text columns first (checked by the tests)
+        [
+            pd.DataFrame(text.T, columns=list(TEXT_COLUMNS), dtype=object),
+            pd.DataFrame(counts.T, columns=list(COUNT_COLUMNS)),
+        ],
+        axis=1,
+    )
 
 
 def score(

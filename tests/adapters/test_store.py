@@ -125,3 +125,23 @@ def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, 
     with pytest.raises(sqlalchemy.exc.OperationalError):
         empty.check()
     empty.engine.dispose()
+
+
+@pytest.mark.integration
+def test_postgres_keeps_non_finite_bounds_and_big_integers(database_url):
+    """JSON has no NaN or Infinity and orjson stops at 64-bit integers: both still insert."""
+    engine = make_engine(database_url)
+    store = PredictionStore(engine)
+    odd = row("a")
+    odd["lower"], odd["upper"] = float("nan"), float("inf")
+    odd["input"] = {"event_1": 2**70}
+    assert sorted(store.insert_new([odd, row("b")])) == ["a", "b"]
+    with engine.connect() as connection:
+        lower, upper, event_1 = connection.execute(
+            sqlalchemy.text(
+                "SELECT lower, upper, (input->>'event_1')::numeric FROM predictions"
+                " WHERE event_id = 'a'"
+            )
+        ).one()
+    engine.dispose()
+    assert lower != lower and upper == float("inf") and int(event_1) == 2**70
