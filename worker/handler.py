@@ -9,7 +9,7 @@ goes to the dead-letter stream after `max_deliveries`; it never holds back the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -95,6 +95,7 @@ class BatchHandler:
         self.dead_letter_stream = dead_letter
         self.group = group
         self.max_deliveries = max_deliveries
+        self.after_commit: Callable[[], None] | None = None  # fault injection (tests)
 
     def check(self) -> None:
         """Fail fast when the database is unreachable or not migrated."""
@@ -145,6 +146,8 @@ class BatchHandler:
             log.warning("batch of %d failed (%s); one entry at a time", len(items), error)
             pipe.reset()
             persisted, done = self._persist_one_by_one(items, failures)
+        if self.after_commit is not None:
+            self.after_commit()
         outcome.inserted, outcome.cached = persisted.inserted, persisted.cached
         outcome.acked = self._ack(done + prepared.gone, pipe)
         self._fail(failures, outcome)
