@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 CACHE_FIELDS = (
     "user_id",
     "predicted_revenue",
@@ -72,22 +74,23 @@ class PredictionCache:
         """Cache one prediction; returns 1 if cached, 0 if it has no user_id."""
         return self.set_many([prediction])
 
-    def set_many(self, predictions: Iterable[Mapping[str, Any]]) -> int:
+    def set_many(self, predictions: Iterable[Mapping[str, Any]], pipeline=None) -> int:
         """Cache many predictions in one pipeline round trip; returns how many were written.
 
-        Later entries win over earlier ones for the same user, so pass them in time order.
+        Later entries win over earlier ones for the same user, so pass them in time order. With
+        `pipeline` the SETs are only queued on it, for the caller to send with other commands.
         """
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
         written = 0
         for prediction in predictions:
             if not prediction.get("user_id"):
                 continue
-            value = json.dumps(cache_value(prediction), separators=(",", ":"))
+            value = orjson.dumps(cache_value(prediction))
             # plain SET ... EX: redis-py's set() adds an argument check costing as much again
             pipe.execute_command(
                 "SET", self.key(prediction["user_id"]), value, "EX", self.ttl_seconds
             )
             written += 1
-        if written:
+        if written and pipeline is None:
             pipe.execute()
         return written

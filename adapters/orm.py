@@ -53,5 +53,6 @@ predictions = Table(
 Index("ix_predictions_user_id_created_at", predictions.c.user_id, predictions.c.created_at.desc())
 Index("ix_predictions_created_at", predictions.c.created_at)
 
-ROW_COLUMNS = tuple(column.name for column in predictions.columns if column.name != "id")
-"""Columns a caller provides when saving a prediction (created_at may be left out)."""
+ROW_COLUMNS = tuple(str(column.name) for column in predictions.columns if column.name != "id")
+"""Columns a caller provides when saving a prediction (created_at may be left out); plain str,
+so rows keyed by them serialise with orjson."""

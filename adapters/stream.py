@@ -209,9 +209,16 @@ class EventStream:
             [self], group, consumer, count, block_ms, start_id=after if pending else ">"
         ).get(self.name, [])
 
-    def ack(self, group: str, ids: Iterable[str]) -> int:
+    def ack(self, group: str, ids: Iterable[str], pipeline=None) -> int:
+        """XACK `ids`; returns how many were pending. With `pipeline` the XACK is only queued
+        on it (the count is then its reply) and this returns 0."""
         ids = list(ids)
-        return self.redis.xack(self.name, group, *ids) if ids else 0
+        if not ids:
+            return 0
+        if pipeline is not None:
+            pipeline.xack(self.name, group, *ids)
+            return 0
+        return self.redis.xack(self.name, group, *ids)
 
     def pending_count(self, group: str) -> int:
         return self.redis.xpending(self.name, group)["pending"]

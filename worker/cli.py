@@ -4,7 +4,9 @@ arguments, build the objects from Settings, call them)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy.exc
 
 from adapters.settings import Settings
+from worker.faults import KILL_AFTER_COMMITS_ENV, kill_after_commits
 
 log = logging.getLogger("worker")
 
@@ -22,6 +25,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     worker = build_worker(settings, consumer=args.consumer)
     worker.pipelined = not args.no_pipeline
     worker.install_signal_handlers()
+    if os.environ.get(KILL_AFTER_COMMITS_ENV):
+        commits = int(os.environ[KILL_AFTER_COMMITS_ENV])
+        log.warning("fault injection: SIGKILL right after database commit %d", commits)
+        worker.handler.after_commit = kill_after_commits(commits)
+    gc.collect()
+    gc.freeze()  # the model and the libraries stay for good: keep them out of GC passes
     log.info(
         "consumer %s of group %s on %s and %s",
         worker.consumer,

@@ -83,9 +83,11 @@ class StreamWorker:
         """Process until stopped, until `max_messages` entries were taken, or (`until_empty`)
         until no entry is left to read or to claim. Returns the totals.
 
-        Batch k is committed (insert, cache, XACK) in a second thread while batch k+1 is parsed
-        and scored; commits stay in order, one at a time. Own pending entries are re-read and
-        idle ones claimed only when no commit is in flight.
+        While a backlog lasts (full batches), batch k is committed (insert, cache, XACK) in a
+        second thread while batch k+1 is read, parsed and scored; commits stay in order, one at a
+        time. A partial batch means the worker has caught up: it is committed at once, in this
+        thread, since a hand-off would only add waiting for the GIL to its latency. Own pending
+        entries are re-read and idle ones claimed only when no commit is in flight.
         """
         self._totals, self._in_flight = Outcome(), None
         taken, connected = 0, False
@@ -107,7 +109,7 @@ class StreamWorker:
                         taken += len(batch)
                         prepared = self.handler.prepare(batch)
                         self._collect()
-                        if self.pipelined:
+                        if self.pipelined and self._is_full(batch):
                             self._in_flight = committer.submit(self.handler.commit, prepared)
                         else:
                             self._totals += self.handler.commit(prepared)
@@ -129,6 +131,10 @@ class StreamWorker:
                     self._sleep(delay)
             self._settle()  # stopping: a commit that fails now leaves its entries pending
         return self._totals
+
+    def _is_full(self, batch: Batch) -> bool:
+        """A stream gave a whole page: more entries are probably waiting."""
+        return any(len(entries) >= self.batch_size for entries in batch.entries.values())
 
     def _collect(self) -> None:
         """Wait for the commit in flight, if any, and add its outcome (or raise its error)."""

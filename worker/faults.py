@@ -1,9 +1,19 @@
-"""Which errors mean "a server is away, retry later" rather than "this input is bad"."""
+"""Which errors mean "a server is away, retry later" rather than "this input is bad"; and the
+fault injection the fault tests use to kill a worker at an exact point."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import signal
+from collections.abc import Callable
+
 import redis.exceptions
 import sqlalchemy.exc
+
+KILL_AFTER_COMMITS_ENV = "WORKER_TEST_KILL_AFTER_COMMITS"
+"""Fault tests only: `python -m worker run` SIGKILLs itself right after its N-th database
+commit, before that batch is cached and acknowledged."""
 
 _TRANSIENT = (
     redis.exceptions.ConnectionError,
@@ -46,3 +56,14 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+def kill_after_commits(count: int) -> Callable[[], None]:
+    """An `after_commit` hook that SIGKILLs this process at its `count`-th call."""
+    commits = itertools.count(1)
+
+    def after_commit() -> None:
+        if next(commits) >= count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return after_commit

@@ -9,7 +9,7 @@ goes to the dead-letter stream after `max_deliveries`; it never holds back the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -84,14 +84,18 @@ class BatchHandler:
         group: str,
         max_deliveries: int,
     ):
+        if not all(stream.redis is cache.redis for stream in (installs, scored, dead_letter)):
+            raise ValueError("the cache and the streams must share one Redis client")
         self.predictor = predictor
         self.store = store
         self.cache = cache
+        self.redis = cache.redis
         self.streams = {installs.name: installs, scored.name: scored}
         self.installs_name = installs.name
         self.dead_letter_stream = dead_letter
         self.group = group
         self.max_deliveries = max_deliveries
+        self.after_commit: Callable[[], None] | None = None  # fault injection (tests)
 
     def check(self) -> None:
         """Fail fast when the database is unreachable or not migrated."""
@@ -126,20 +130,26 @@ class BatchHandler:
         return prepared
 
     def commit(self, prepared: Prepared) -> Outcome:
-        """The I/O half of `handle`: one transaction, the cache, then XACK; failures are left
-        pending or dead-lettered. Safe to run in another thread than `prepare`."""
+        """The I/O half of `handle`: one transaction, then the cache SETs and the XACKs in one
+        Redis round trip (in that order); failures are left pending or dead-lettered. Safe to
+        run in another thread than `prepare`."""
         outcome = Outcome(entries=prepared.entries)
         items, failures = prepared.items, list(prepared.failures)
+        pipe = self.redis.pipeline(transaction=False)
         try:
-            persisted = persist_and_cache(self.store, self.cache, [item.row for item in items])
+            rows = [item.row for item in items]
+            persisted = persist_and_cache(self.store, self.cache, rows, pipe)
             done = items
         except Exception as error:
             if is_transient(error):
                 raise
             log.warning("batch of %d failed (%s); one entry at a time", len(items), error)
+            pipe.reset()
             persisted, done = self._persist_one_by_one(items, failures)
+        if self.after_commit is not None:
+            self.after_commit()
         outcome.inserted, outcome.cached = persisted.inserted, persisted.cached
-        outcome.acked = self._ack(done + prepared.gone)
+        outcome.acked = self._ack(done + prepared.gone, pipe)
         self._fail(failures, outcome)
         return outcome
 
@@ -185,12 +195,19 @@ class BatchHandler:
             total.cached += persisted.cached
         return total, done
 
-    def _ack(self, items: list[_Item]) -> int:
-        acked = 0
+    def _ack(self, items: list[_Item], pipe) -> int:
+        """Queue the XACKs after whatever `pipe` holds (the cache SETs), send it all, and return
+        how many entries were acknowledged."""
+        acks = 0
         for name, stream in self.streams.items():
             ids = [item.entry_id for item in items if item.stream == name]
-            acked += stream.ack(self.group, ids) if ids else 0
-        return acked
+            if ids:
+                stream.ack(self.group, ids, pipeline=pipe)
+                acks += 1
+        if not len(pipe):
+            return 0
+        replies = pipe.execute()
+        return sum(replies[len(replies) - acks :])
 
     def _fail(self, failures: list[tuple[_Item, str]], outcome: Outcome) -> None:
         """Dead-letter the failures delivered `max_deliveries` times; leave the rest pending."""

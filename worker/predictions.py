@@ -5,17 +5,18 @@ Shared by the stream handler and the rq batch jobs so both write the same rows t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
-from scorer.schema import RECORD_COLUMNS
+from scorer.schema import COUNT_COLUMNS, TEXT_COLUMNS
 
 
 def describe(error: BaseException) -> str:
@@ -26,6 +27,24 @@ def describe(error: BaseException) -> str:
             for problem in error.errors(include_url=False)
         )
     return f"{type(error).__name__}: {error}"
+
+
+def records_frame(inputs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The frame `scorer.data.validate_frame` returns, built straight from dumped InstallRecords
+    (text is already str or None, counts float or None): every record column in contract order,
+    text as object, counts as float64 with NaN for unknown. So `predict_batch` need not
+    validate the batch a second time. Built as two blocks, about half the cost of ten Series."""
+    text = np.empty((len(TEXT_COLUMNS), len(inputs)), dtype=object)
+    for position, name in enumerate(TEXT_COLUMNS):
+        text[position] = [record[name] for record in inputs]
+    counts = np.array([[record[name] for record in inputs] for name in COUNT_COLUMNS], float)
+    return pd.concat(  # the contract lists text columns first (checked by the tests)
+        [
+            pd.DataFrame(text.T, columns=list(TEXT_COLUMNS), dtype=object),
+            pd.DataFrame(counts.T, columns=list(COUNT_COLUMNS)),
+        ],
+        axis=1,
+    )
 
 
 def score(
@@ -39,8 +58,7 @@ def score(
     if not records:
         return []
     inputs = [record.model_dump() for record in records]
-    frame = pd.DataFrame.from_records(inputs, columns=list(RECORD_COLUMNS))
-    result = predictor.predict_batch(frame)
+    result = predictor.predict_batch(records_frame(inputs), validated=True)
     created_at = now or datetime.now(UTC)
     version = predictor.version
     return [
@@ -86,9 +104,13 @@ def unique_by_event_id(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def persist_and_cache(
-    store: PredictionStore, cache: PredictionCache, rows: Sequence[dict[str, Any]]
+    store: PredictionStore,
+    cache: PredictionCache,
+    rows: Sequence[dict[str, Any]],
+    pipeline=None,
 ) -> Persisted:
-    """Insert new rows in one transaction, then cache each user's latest persisted prediction.
+    """Insert new rows in one transaction, then cache each user's latest persisted prediction
+    (queued on `pipeline` when given, for the caller to send along with its XACK).
 
     Rows whose event_id already existed (redeliveries, duplicates) are not inserted again; their
     users are refreshed from the database instead, so the cache never shows a prediction that
@@ -103,5 +125,5 @@ def persist_and_cache(
         if row["event_id"] in inserted and row["user_id"] and row["user_id"] not in existed_for
     ]
     fresh.sort(key=lambda row: row["created_at"])
-    cached = cache.set_many(fresh + store.latest_for_users(existed_for))
+    cached = cache.set_many(fresh + store.latest_for_users(existed_for), pipeline)
     return Persisted(inserted=len(inserted), cached=cached)

@@ -27,6 +27,13 @@ def redis_client(settings: Settings, block_ms: int | None = None) -> redis.Redis
     )
 
 
+def database_engine(settings: Settings):
+    """The worker's engine: two connections (one per thread), no pre-ping. A ping is a round trip
+    per batch; a connection dropped by a restart fails its statement instead, SQLAlchemy then
+    replaces the pool's connections, and the worker retries the batch after its backoff."""
+    return make_engine(settings.database_url, pool_size=2, pool_pre_ping=False)
+
+
 def load_predictor(settings: Settings):
     from scorer.predictor import Predictor
 
@@ -54,7 +61,7 @@ def build_worker(
     """A StreamWorker for `settings`; pass clients or a predictor to reuse or replace them."""
     predictor = predictor if predictor is not None else load_predictor(settings)
     client = client if client is not None else redis_client(settings)
-    engine = engine if engine is not None else make_engine(settings.database_url, pool_size=2)
+    engine = engine if engine is not None else database_engine(settings)
     installs, scored, dead = streams(settings, client)
     handler = BatchHandler(
         predictor,

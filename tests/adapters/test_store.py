@@ -71,11 +71,24 @@ def test_created_at_defaults_to_now_and_user_id_may_be_null(store):
 def test_save_many_is_one_statement(store):
     statements = []
     sqlalchemy.event.listen(
-        store.engine, "before_execute", lambda *args, **kwargs: statements.append(args[1])
+        store.engine, "before_cursor_execute", lambda *args, **kwargs: statements.append(args[2])
     )
     store.save_many(row(str(i)) for i in range(300))
     assert len(statements) == 1
     assert store.count() == 300
+
+
+def test_rows_read_back_as_written(store):
+    """Quoting of every column type on the Postgres path: text with quotes and percent signs,
+    unicode, JSON input, numbers, timestamps."""
+    odd = row("e'1%s", user_id="ü'%(x)s")
+    odd["input"] = {"country": "O'Neil %s", "event_1": 2.5, "nested": [1, None]}
+    odd["lower"] = 0.1 + 0.2
+    assert store.insert_new([odd]) == ["e'1%s"]
+    found = store.latest_for_user("ü'%(x)s")
+    assert found["input"] == odd["input"]
+    assert found["created_at"] == odd["created_at"]
+    assert (found["predicted_revenue"], found["lower"], found["upper"]) == (1.0, 0.1 + 0.2, 2.0)
 
 
 def test_save_many_joins_a_caller_transaction_that_rolls_back(store):
@@ -112,3 +125,23 @@ def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, 
     with pytest.raises(sqlalchemy.exc.OperationalError):
         empty.check()
     empty.engine.dispose()
+
+
+@pytest.mark.integration
+def test_postgres_keeps_non_finite_bounds_and_big_integers(database_url):
+    """JSON has no NaN or Infinity and orjson stops at 64-bit integers: both still insert."""
+    engine = make_engine(database_url)
+    store = PredictionStore(engine)
+    odd = row("a")
+    odd["lower"], odd["upper"] = float("nan"), float("inf")
+    odd["input"] = {"event_1": 2**70}
+    assert sorted(store.insert_new([odd, row("b")])) == ["a", "b"]
+    with engine.connect() as connection:
+        lower, upper, event_1 = connection.execute(
+            sqlalchemy.text(
+                "SELECT lower, upper, (input->>'event_1')::numeric FROM predictions"
+                " WHERE event_id = 'a'"
+            )
+        ).one()
+    engine.dispose()
+    assert lower != lower and upper == float("inf") and int(event_1) == 2**70

@@ -77,12 +77,17 @@ def service_settings(redis_url, database_url):
 
 @pytest.fixture
 def spawn(tmp_path):
-    """Start `python -m worker ...` processes; whatever is still running at the end is killed."""
+    """Start `python -m worker ...` processes (`env`: extra environment variables); whatever is
+    still running at the end is killed."""
     processes = []
 
-    def start(settings: Settings, *args: str) -> subprocess.Popen:
-        env = {key: value for key, value in os.environ.items() if key.upper() not in ENV_NAMES}
+    def start(settings: Settings, *args: str, env: dict | None = None) -> subprocess.Popen:
+        extra, env = (
+            env or {},
+            {key: value for key, value in os.environ.items() if key.upper() not in ENV_NAMES},
+        )
         env.update(settings_env(settings))
+        env.update(extra)
         log = open(tmp_path / f"worker-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "worker", *args], env=env, cwd=ROOT, stdout=log, stderr=log

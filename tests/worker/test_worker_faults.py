@@ -21,7 +21,9 @@ from stream_checks import (
 )
 from tcp_proxy import TcpProxy
 
+from adapters.cache import PredictionCache
 from adapters.store import make_engine
+from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.wiring import build_worker
 
 pytestmark = pytest.mark.integration
@@ -59,32 +61,22 @@ def test_sigkill_mid_stream_then_restart(redis_client, service_settings, spawn):
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
 
 
-class Crash(BaseException):
-    """The process dying between the commit and the XACK."""
-
-
-def test_killed_after_commit_before_xack(redis_client, service_settings, predictor):
+def test_killed_after_commit_before_xack(redis_client, service_settings, spawn):
+    """A real SIGKILL of a real worker process between its third database commit and that
+    batch's cache writes and XACK (fault injection enabled only through the environment)."""
     records, ids, users = events(300, seed=2)
     push(redis_client, service_settings, records, ids)
-    settings = service_settings.model_copy(update={"claim_idle_ms": 0})
-    engine = make_engine(settings.database_url)
-    dying = build_worker(settings, predictor, redis_client, engine, consumer="dying")
-    original = dying.handler.store.insert_new
-
-    def commit_then_die(rows, connection=None):
-        inserted = original(rows, connection)
-        if len(inserted) > 0 and row_count(settings.database_url) >= 200:
-            raise Crash
-        return inserted
-
-    dying.handler.store.insert_new = commit_then_die
-    with pytest.raises(Crash):
-        dying.run(until_empty=True)
-    assert pending(redis_client, settings) > 0
-    assert row_count(settings.database_url) >= 200
-    survivor = build_worker(settings, predictor, redis_client, engine, consumer="survivor")
-    survivor.run(until_empty=True)
-    engine.dispose()
+    settings = small_batches(service_settings)  # 20 per batch, so commit 3 holds entries 41-60
+    dying = spawn(settings, "run", "--consumer", "dying", env={KILL_AFTER_COMMITS_ENV: "3"})
+    assert dying.wait(timeout=60) == -signal.SIGKILL, log_text(dying)
+    assert "SIGKILL right after database commit 3" in log_text(dying)
+    assert row_count(settings.database_url) == 60  # three batches committed...
+    assert acked(redis_client, settings) == 40  # ...the third never acknowledged
+    assert pending(redis_client, settings) >= 20
+    cache = PredictionCache(redis_client, settings.cache_prefix, settings.cache_ttl_seconds)
+    assert cache.get(users[39]) is not None
+    assert [user for user in users[40:60] if cache.get(user) is not None] == []
+    finish(spawn, settings, consumer="dying")  # restarted: re-reads its own pending first
     assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
 

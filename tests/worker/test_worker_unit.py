@@ -36,6 +36,7 @@ def test_events_are_scored_per_batch_persisted_cached_and_acked(
     outcome = make_unit_worker().run(until_empty=True)
     assert outcome.entries == outcome.inserted == outcome.acked == 120
     assert fake_predictor.batch_sizes == [50, 50, 20]
+    assert fake_predictor.validated == [True, True, True]
     assert store.count(source="stream") == 120
     assert pending(fake_redis, unit_settings) == 0
     cached = cache.get("u7")
@@ -45,6 +46,34 @@ def test_events_are_scored_per_batch_persisted_cached_and_acked(
     row = store.latest_for_user("u7")
     assert row["input"]["event_1"] == 7.0 and row["input"]["country"] == "US"
     assert row["event_id"].startswith(f"{unit_settings.installs_stream}:")
+
+
+def test_commit_caches_and_acks_in_one_round_trip_after_the_transaction(
+    make_unit_worker, fake_redis, unit_settings, cache
+):
+    push_installs(fake_redis, unit_settings, [install(f"u{i}", event_1=i) for i in range(5)])
+    worker = make_unit_worker()
+    worker._setup()
+    prepared = worker.handler.prepare(worker._read_new())
+    sent = []
+    real_pipeline = fake_redis.pipeline
+
+    def recording_pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a, **k):
+            sent.append([command[0][0] for command in pipe.command_stack])
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    fake_redis.pipeline = recording_pipeline
+    outcome = worker.handler.commit(prepared)
+    assert outcome.cached == outcome.acked == 5
+    assert sent == [["SET"] * 5 + ["XACK"]]
+    assert cache.get("u4")["predicted_revenue"] == 4.0
 
 
 def test_scored_entries_are_persisted_as_they_are_without_scoring(

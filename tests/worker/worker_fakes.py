@@ -17,10 +17,12 @@ class FakePredictor:
 
     def __init__(self):
         self.batch_sizes: list[int] = []
+        self.validated: list[bool] = []
 
-    def predict_batch(self, frame):
+    def predict_batch(self, frame, validated=False):
         frame = pd.DataFrame(frame)
         self.batch_sizes.append(len(frame))
+        self.validated.append(validated)
         event_1 = pd.to_numeric(frame["event_1"]).fillna(0.0)
         event_2 = pd.to_numeric(frame["event_2"])
         revenue = event_1 + 10 * event_2.fillna(0.0)
