@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(691200, gt=0, description="TTL of a cached prediction.")
     batch_limit: int = Field(1000, gt=0, description="Max instances per /predict request.")
     max_body_bytes: int = Field(1048576, gt=0, description="Max HTTP request body size.")
+    batch_job_max_bytes: int = Field(
+        33554432, gt=0, description="Max body size of POST /batch-jobs (a CSV upload)."
+    )
+    publish_buffer_size: int = Field(
+        10000, gt=0, description="Predictions an API process holds while Redis is unreachable."
+    )
     stream_maxlen: int = Field(1000000, gt=0, description="Approximate MAXLEN of each stream.")
     worker_batch_size: int = Field(500, gt=0, description="Entries read per XREADGROUP call.")
     worker_block_ms: int = Field(1000, ge=0, description="How long XREADGROUP blocks.")

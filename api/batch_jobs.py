@@ -58,7 +58,7 @@ def _json_rows(data: bytes) -> list:
 
 def _read_rows() -> tuple[list, list[str]]:
     mimetype = request.mimetype
-    limit = current_services().batch_job_max_bytes
+    limit = current_services().settings.batch_job_max_bytes
     if is_json(mimetype):
         return _json_rows(read_body(request, limit)), []
     if mimetype in CSV_TYPES:
@@ -76,7 +76,7 @@ def _read_rows() -> tuple[list, list[str]]:
 @blueprint.post("/batch-jobs")
 def create_batch_job():
     services = current_services()
-    check_size(request, services.batch_job_max_bytes)
+    check_size(request, services.settings.batch_job_max_bytes)
     rows, ignored = _read_rows()
     limit = services.settings.batch_job_max_records
     if not rows:

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import schemas
-from api.schemas import MAX_COUNT, NOT_BLANK, InstallRecord
-from scorer.schema import COUNT_COLUMNS
+from api.schemas import NOT_BLANK, InstallRecord
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -166,15 +165,6 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def _count_bounds(definitions: dict[str, Any]) -> None:
-    """Counts are 0..MAX_COUNT: validators check it, which JSON Schema generation cannot see."""
-    for definition in definitions.values():
-        for name in COUNT_COLUMNS:
-            for option in definition.get("properties", {}).get(name, {}).get("anyOf", []):
-                if option.get("type") == "number":
-                    option.update(minimum=0, maximum=MAX_COUNT)
-
-
 def _content(schema: Any) -> dict[str, Any]:
     if isinstance(schema, str):  # a non-JSON media type
         return {schema: {"schema": {"type": "string"}}}
@@ -242,7 +232,6 @@ def build_openapi(batch_limit: int, batch_job_limit: int, secured: bool, version
         [(model, "validation") for model in models], ref_template=REF
     )
     components = definitions["$defs"]
-    _count_bounds(components)
     paths: dict[str, dict] = {}
     for op in _operations(predict_batch, event_batch, batch_job_limit):
         paths.setdefault(op.path, {})[op.method] = _operation_object(op, secured)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -18,27 +17,14 @@ from pydantic import (
     RootModel,
     StringConstraints,
     create_model,
-    field_validator,
 )
 
-from scorer.schema import COUNT_COLUMNS, STAGES
+from scorer.schema import STAGES
 from scorer.schema import InstallRecord as ContractRecord
 
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 Source = Literal["api", "stream", "batch"]
-MAX_COUNT = float(np.finfo(np.float32).max)
-"""The model computes in float32: larger counts cannot be scored (422 rather than overflow)."""
-
-
-class InstallRecord(ContractRecord):  # type: ignore[misc, valid-type]
-    """One install record: attributes known at install, event counts when known."""
-
-    @field_validator(*COUNT_COLUMNS)
-    @classmethod
-    def _representable(cls, value: float | None) -> float | None:
-        if value is not None and value > MAX_COUNT:
-            raise ValueError(f"must be <= {MAX_COUNT:.6g}")
-        return value
+InstallRecord = ContractRecord
 
 
 NOT_BLANK = r"\S"

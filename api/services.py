@@ -31,10 +31,6 @@ REDIS_TIMEOUT_SECONDS = 1.0
 """Request-path Redis calls give up after this (Redis down must not hang a request)."""
 PUBLISHER_TIMEOUT_SECONDS = 5.0
 DATABASE_CONNECT_TIMEOUT_SECONDS = 2
-DEFAULT_PUBLISH_BUFFER = 10_000
-"""Scored-stream entries kept per process while Redis is unreachable (PUBLISH_BUFFER_SIZE)."""
-DEFAULT_BATCH_JOB_MAX_BYTES = 32 * 1024 * 1024
-"""Body limit of POST /batch-jobs (BATCH_JOB_MAX_BYTES)."""
 
 
 class MetricsCounters(PublishCounters):
@@ -68,14 +64,6 @@ class Services:
     publisher: StreamPublisher
     metrics: ApiMetrics
     batch_queue: Any  # rq.Queue of batch scoring jobs
-
-    @property
-    def publish_buffer_size(self) -> int:
-        return getattr(self.settings, "publish_buffer_size", DEFAULT_PUBLISH_BUFFER)
-
-    @property
-    def batch_job_max_bytes(self) -> int:
-        return getattr(self.settings, "batch_job_max_bytes", DEFAULT_BATCH_JOB_MAX_BYTES)
 
     def count_predictions(self, answers: list[dict]) -> None:
         by_stage = self.metrics.predictions_by_stage
@@ -143,7 +131,7 @@ def build_services(
         publisher_redis,
         settings.scored_stream,
         settings.stream_maxlen,
-        services.publish_buffer_size,
+        services.settings.publish_buffer_size,
         MetricsCounters(metrics),
         encode=scored_entry,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import COLUMNS, RECORD_COLUMNS, TARGET, TEXT_COLUMNS, text_value
+from .schema import COLUMNS, MAX_COUNT, RECORD_COLUMNS, TARGET, TEXT_COLUMNS, text_value
 
 REQUIRED_COLUMNS = tuple(name for name in TEXT_COLUMNS if name != "user_id")
 """Attribute columns every file must have (values may be blank); event columns are optional."""
@@ -30,8 +30,8 @@ def _lines(rows: np.ndarray) -> str:
     return f"line(s) {shown}{more}"
 
 
-def _count_column(values: pd.Series, name: str) -> np.ndarray:
-    """Numbers >= 0, finite, or blank (NaN); anything else is a `DataError`."""
+def _count_column(values: pd.Series, name: str, limit: float = MAX_COUNT) -> np.ndarray:
+    """Numbers in [0, limit], or blank (NaN); anything else is a `DataError`."""
     if values.dtype == bool:
         raise DataError(f"column '{name}' must hold numbers, found booleans")
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -49,6 +49,11 @@ def _count_column(values: pd.Series, name: str) -> np.ndarray:
     bad = np.flatnonzero(numbers < 0)
     if len(bad):
         raise DataError(f"column '{name}' must be >= 0, found {numbers[bad[0]]} at {_lines(bad)}")
+    bad = np.flatnonzero(numbers > limit)
+    if len(bad):
+        raise DataError(
+            f"column '{name}' must be <= {limit:,}, found {numbers[bad[0]]} at {_lines(bad)}"
+        )
     return numbers
 
 
@@ -112,7 +117,7 @@ def validate_frame(
         else:
             out[column.name] = _count_column(frame[column.name], column.name)
     if require_target:  # otherwise a revenue column is ignored, as prediction inputs may carry one
-        target = _count_column(frame[TARGET], TARGET)
+        target = _count_column(frame[TARGET], TARGET, limit=np.inf)
         if require_target and np.isnan(target).any():
             raise DataError(
                 f"column '{TARGET}' has blanks at {_lines(np.flatnonzero(np.isnan(target)))}"

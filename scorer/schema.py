@@ -17,8 +17,8 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     StringConstraints,
+    WithJsonSchema,
     create_model,
 )
 
@@ -45,6 +45,9 @@ COLUMNS: tuple[Column, ...] = (
 )
 """Every column of an install record, in the order of the data file."""
 
+MAX_COUNT = 1_000_000
+"""Largest event count accepted: far above any real week of play (the data's largest is under
+5,000), and small enough that every feature stays exact in float32."""
 TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "text")
 COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
 RECORD_COLUMNS = tuple(c.name for c in COLUMNS)
@@ -93,22 +96,46 @@ def _check_count(value: float | None) -> float | None:
         raise ValueError("must be a finite number")
     if value < 0:
         raise ValueError("must be >= 0")
+    if value > MAX_COUNT:
+        raise ValueError(f"must be <= {MAX_COUNT:,} (events in 7 days)")
     return value
 
 
+NUMERIC_TEXT = r"^\s*([0-9]{1,6}(\.[0-9]*)?|\.[0-9]+)\s*$|^\s*$"
+"""Numeric strings a count is documented to accept (stream fields are strings; blank means
+unknown). Every string it matches is valid; the parser is more lenient (exponents, 1000000)."""
+
+
 def _field(column: Column) -> tuple[Any, Any]:
+    """The pydantic type of one column; its JSON schema shows every input it accepts."""
     if column.kind == "text":
+        schema = {
+            "anyOf": [
+                {"type": "string", "maxLength": column.max_length},
+                {"type": "number"},
+                {"type": "null"},
+            ],
+            "description": column.description,
+        }
         text = Annotated[
             Annotated[str, StringConstraints(max_length=column.max_length)] | None,
             BeforeValidator(text_value),
-            Field(description=column.description),
+            WithJsonSchema(schema, mode="validation"),
         ]
         return text, None
+    schema = {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": MAX_COUNT},
+            {"type": "string", "pattern": NUMERIC_TEXT},
+            {"type": "null"},
+        ],
+        "description": column.description,
+    }
     count = Annotated[
         float | None,
         BeforeValidator(_count),
         AfterValidator(_check_count),
-        Field(description=column.description),
+        WithJsonSchema(schema, mode="validation"),
     ]
     return count, None
 

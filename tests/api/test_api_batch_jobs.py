@@ -93,10 +93,9 @@ def test_record_count_limit(make_app):
     )
 
 
-def test_byte_limit_is_its_own(make_app, monkeypatch):
+def test_byte_limit_is_its_own(make_app):
     """A batch may be larger than MAX_BODY_BYTES, up to BATCH_JOB_MAX_BYTES."""
-    monkeypatch.setattr("api.services.DEFAULT_BATCH_JOB_MAX_BYTES", 4000)
-    client = make_app(max_body_bytes=100).test_client()
+    client = make_app(max_body_bytes=100, batch_job_max_bytes=4000).test_client()
     assert client.post("/batch-jobs", json=[{"country": "es"}] * 50).status_code == 202
     response = client.post("/batch-jobs", json=[{"country": "es"}] * 500)
     assert response.status_code == 413

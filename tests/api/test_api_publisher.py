@@ -182,9 +182,8 @@ def test_predict_answers_while_redis_is_down_and_publishes_later(
     assert metric(client, "api_stream_published_total") == 3
 
 
-def test_drops_show_in_metrics(make_app, redis_server, monkeypatch):
-    monkeypatch.setattr("api.services.DEFAULT_PUBLISH_BUFFER", 2)
-    app = make_app()
+def test_drops_show_in_metrics(make_app, redis_server):
+    app = make_app(publish_buffer_size=2)
     client = app.test_client()
     redis_server.connected = False
     for _ in range(5):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.schemas import MAX_COUNT
-from scorer.schema import RECORD_COLUMNS
+from scorer.schema import MAX_COUNT, RECORD_COLUMNS
 
 
 def samples(client) -> dict[tuple, float]:

@@ -85,3 +85,10 @@ def test_revenue_is_ignored_unless_required():
     assert "revenue" not in validate_frame(frame).columns
     with pytest.raises(DataError, match="'revenue' must hold numbers"):
         validate_frame(frame, require_target=True)
+
+
+def test_absurd_counts_are_rejected_like_in_the_record_model(tmp_path):
+    frame = synthetic_records(3)
+    frame.loc[2, "event_2"] = 5_000_000
+    with pytest.raises(DataError, match=r"'event_2' must be <= 1,000,000.*line\(s\) 4"):
+        read_records(write(tmp_path, frame))
