@@ -1,0 +1,1 @@
+"""The HTTP API: real-time D7 revenue predictions, per-user lookups, event intake, batch jobs."""

@@ -1,0 +1,116 @@
+"""POST /batch-jobs (JSON list, CSV body or CSV upload) and GET /batch-jobs/<job_id>.
+
+Records are validated here, so a job never starts on bad input; scoring, persistence and cache
+filling happen in the rq job (`adapters.jobs`, run by the worker).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from flask import Blueprint, request
+from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import RedisError
+
+from adapters import jobs
+from api.body import check_size, is_json, parse_json, read_body, unsupported_media_type
+from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
+from api.schemas import InstallRecord
+from api.services import current_services
+from scorer.schema import RECORD_COLUMNS
+
+blueprint = Blueprint("batch_jobs", __name__)
+RECORDS = TypeAdapter(list[InstallRecord])
+CSV_TYPES = ("text/csv", "application/csv")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What a job id can look like (rq's rule); anything else cannot name a job."""
+
+
+def _csv_rows(data: bytes) -> tuple[list[dict], list[str]]:
+    """Rows of a CSV (record columns only) and the header columns that were ignored."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request", "CSV is not UTF-8 text") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [name.strip() for name in reader.fieldnames or []]
+        reader.fieldnames = header
+        known = [name for name in header if name in RECORD_COLUMNS]
+        if not known:
+            raise invalid_field("file", f"the CSV header has none of {', '.join(RECORD_COLUMNS)}")
+        rows = [{name: row.get(name) for name in known} for row in reader]
+    except csv.Error as error:
+        raise ApiError(400, "bad_request", f"malformed CSV: {error}") from None
+    return rows, [name for name in header if name not in RECORD_COLUMNS]
+
+
+def _json_rows(data: bytes) -> list:
+    body = parse_json(data)
+    if isinstance(body, dict) and set(body) == {"records"}:
+        body = body["records"]
+    if not isinstance(body, list):
+        raise invalid_field("body", 'must be a list of records or {"records": [...]}')
+    return body
+
+
+def _read_rows() -> tuple[list, list[str]]:
+    mimetype = request.mimetype
+    limit = current_services().batch_job_max_bytes
+    if is_json(mimetype):
+        return _json_rows(read_body(request, limit)), []
+    if mimetype in CSV_TYPES:
+        return _csv_rows(read_body(request, limit))
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is not None:
+            return _csv_rows(upload.read())
+        if "file" in request.form:  # sent as a plain form field rather than a file
+            return _csv_rows(request.form["file"].encode())
+        raise invalid_field("file", "a multipart upload needs a CSV file in field `file`")
+    raise unsupported_media_type("application/json, text/csv or multipart/form-data")
+
+
+@blueprint.post("/batch-jobs")
+def create_batch_job():
+    services = current_services()
+    check_size(request, services.batch_job_max_bytes)
+    rows, ignored = _read_rows()
+    limit = services.settings.batch_job_max_records
+    if not rows:
+        raise invalid_field("records", "no records")
+    if len(rows) > limit:
+        raise invalid_field("records", f"at most {limit} records per job, got {len(rows)}")
+    try:
+        records = [record.model_dump() for record in RECORDS.validate_python(rows)]
+    except ValidationError as error:
+        raise validation_failed(error, prefix=("records",)) from None
+    try:
+        job_id = jobs.enqueue_batch_job(services.batch_queue, records)
+    except RedisError as error:
+        raise unavailable("the job queue (Redis)", type(error).__name__) from None
+    url = f"/batch-jobs/{job_id}"
+    body = {
+        "id": job_id,
+        "status": "queued",
+        "records": len(records),
+        "ignored_columns": ignored,
+        "status_url": url,
+    }
+    return json_response(body, 202, headers={"Location": url})
+
+
+@blueprint.get("/batch-jobs/<job_id>")
+def batch_job_status(job_id: str):
+    services = current_services()
+    if not JOB_ID.fullmatch(job_id):
+        raise ApiError(404, "not_found", f"no batch job {job_id!r}")
+    try:
+        status = jobs.batch_job_status(services.batch_queue, job_id)
+    except RedisError as error:
+        raise unavailable("the job queue (Redis)", type(error).__name__) from None
+    if status is None:
+        raise ApiError(404, "not_found", f"no batch job {job_id!r}")
+    return json_response(status)

@@ -1,0 +1,67 @@
+"""Service endpoints: /model, /healthz, /readyz, /metrics and /openapi.json."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, current_app
+from sqlalchemy import text
+
+from api.errors import json_response
+from api.services import current_services
+
+blueprint = Blueprint("meta", __name__)
+OPENAPI_KEY = "d7.openapi"
+"""`app.config` key of the serialised OpenAPI document (built once per app)."""
+
+
+@blueprint.get("/model")
+def model_card():
+    predictor = current_services().predictor
+    return json_response({"model_version": predictor.version, "card": predictor.card})
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return Response(b'{"status":"ok"}', mimetype="application/json")
+
+
+def _check(probe) -> str:
+    try:
+        probe()
+    except Exception as error:  # any failure means not ready; say which
+        return f"error: {type(error).__name__}: {error}"[:300]
+    return "ok"
+
+
+def _ping_database(engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+@blueprint.get("/readyz")
+def readyz():
+    services = current_services()
+    checks = {
+        "model": "ok" if services.predictor is not None else "error: not loaded",
+        "redis": _check(services.redis.ping),
+        "database": _check(lambda: _ping_database(services.engine)),
+    }
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return json_response(body, 200 if ready else 503)
+
+
+@blueprint.get("/metrics")
+def metrics():
+    payload, content_type = current_services().metrics.exposition()
+    return Response(payload, content_type=content_type)
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    document = current_app.config[OPENAPI_KEY]
+    return Response(document, mimetype="application/json")
+
+
+def serialised_openapi(document: dict) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)

@@ -1,0 +1,217 @@
+"""Publishing the API's predictions to the scored stream, off the request path.
+
+A request only appends its items to an in-memory buffer; a background thread encodes them and
+sends them in pipelined XADD batches, so under load many requests share one round trip to Redis.
+While Redis is unreachable the items stay in the buffer (bounded: the oldest are dropped first,
+counted and logged) and are sent when Redis answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 500
+"""Entries per pipeline round trip."""
+MIN_FLUSH_INTERVAL = 0.02
+"""Seconds between two sends: a lone item goes at once; under load items share a pipeline (a
+pipeline costs far more than one more entry in it) and the thread rarely takes the GIL."""
+RETRY_MIN_SECONDS = 0.05
+RETRY_MAX_SECONDS = 2.0
+"""Backoff between attempts while Redis is unreachable."""
+LOG_EVERY_SECONDS = 10.0
+"""At most one warning per this interval about failures and drops."""
+
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class PublishCounters:
+    """Where the publisher reports what happened; the default does nothing."""
+
+    def published(self, count: int) -> None: ...
+    def failed(self) -> None: ...
+    def dropped(self, count: int, reason: str) -> None: ...
+    def buffered(self, size: int) -> None: ...
+
+
+def as_fields(item: Any) -> Mapping[str, str]:
+    return item
+
+
+class StreamPublisher:
+    """Buffered, batched XADD of items to one stream, with a bounded retry buffer.
+
+    `encode` turns an item into its stream fields, in the sending thread; an item it raises
+    ValueError for is dropped (counted as `unencodable`, logged).
+    """
+
+    def __init__(
+        self,
+        redis,
+        stream: str,
+        maxlen: int | None,
+        capacity: int,
+        counters: PublishCounters | None = None,
+        encode: Callable[[Any], Mapping[str, str]] = as_fields,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+        self.capacity = capacity
+        self.counters = counters or PublishCounters()
+        self.encode = encode
+        self._clock = clock
+        self._pending: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._dropped_unlogged = 0
+        self._failures_unlogged = 0
+        self._last_log = 0.0
+
+    # --- request path ---------------------------------------------------------------------
+    def publish(self, entries: list) -> None:
+        """Queue items for the stream; never blocks on Redis."""
+        with self._lock:
+            overflow = len(self._pending) + len(entries) - self.capacity
+            if overflow > 0:
+                self._drop_oldest(overflow, entries)
+            self._pending.extend(entries[-self.capacity :] if overflow > 0 else entries)
+            size = len(self._pending)
+        self.counters.buffered(size)
+        self._wake.set()
+
+    def _drop_oldest(self, overflow: int, incoming: list) -> None:
+        """Make room (caller holds the lock): the oldest buffered entries go first."""
+        from_buffer = min(overflow, len(self._pending))
+        for _ in range(from_buffer):
+            self._pending.popleft()
+        self._dropped_unlogged += overflow
+        self.counters.dropped(overflow, "buffer_full")
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # --- sending --------------------------------------------------------------------------
+    def flush(self) -> bool:
+        """Send every buffered entry now; False (entries kept) when Redis is unreachable."""
+        while True:
+            with self._lock:
+                count = min(SEND_BATCH, len(self._pending))
+                batch = [self._pending.popleft() for _ in range(count)]
+            if not batch:
+                return True
+            if not self._send(batch):
+                return False
+
+    def _encode(self, batch: list) -> list[tuple[Any, Mapping[str, str]]]:
+        encoded = []
+        for item in batch:
+            try:
+                encoded.append((item, self.encode(item)))
+            except ValueError as error:
+                log.error("scored stream: entry dropped, cannot be encoded: %s", error)
+                self.counters.dropped(1, "unencodable")
+        return encoded
+
+    def _send(self, batch: list) -> bool:
+        encoded = self._encode(batch)
+        if not encoded:
+            return True
+        batch = [item for item, _ in encoded]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, fields in encoded:
+            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except UNREACHABLE:
+            self._put_back(batch)
+            self._failures_unlogged += 1
+            self.counters.failed()
+            self._maybe_log()
+            return False
+        except RedisError as error:  # the server answered, but not to the pipeline: keep trying
+            log.warning("scored stream: pipeline failed: %s", error)
+            self._put_back(batch)
+            self.counters.failed()
+            return False
+        rejected = [result for result in results if isinstance(result, Exception)]
+        if rejected:
+            log.error("scored stream: Redis rejected %d entries: %s", len(rejected), rejected[0])
+            self.counters.dropped(len(rejected), "rejected")
+        self.counters.published(len(batch) - len(rejected))
+        self.counters.buffered(len(self._pending))
+        return True
+
+    def _put_back(self, batch: list) -> None:
+        """Return an unsent batch to the front of the buffer, dropping what no longer fits."""
+        with self._lock:
+            room = self.capacity - len(self._pending)
+            if room < len(batch):
+                lost = len(batch) - max(room, 0)
+                batch = batch[lost:]
+                self._dropped_unlogged += lost
+                self.counters.dropped(lost, "buffer_full")
+            self._pending.extendleft(reversed(batch))
+            size = len(self._pending)
+        self.counters.buffered(size)
+
+    def _maybe_log(self) -> None:
+        now = self._clock()
+        if now - self._last_log < LOG_EVERY_SECONDS:
+            return
+        self._last_log = now
+        log.warning(
+            "scored stream: Redis unreachable (%d failed attempts), %d entries buffered, "
+            "%d dropped since the last report",
+            self._failures_unlogged,
+            len(self._pending),
+            self._dropped_unlogged,
+        )
+        self._failures_unlogged = 0
+        self._dropped_unlogged = 0
+
+    # --- background thread ----------------------------------------------------------------
+    def start(self) -> None:
+        """Start the sending thread (in the serving process, after any fork)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="scored-publisher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        backoff = RETRY_MIN_SECONDS
+        while not self._stopping:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            if self.flush():
+                backoff = RETRY_MIN_SECONDS
+                if self._dropped_unlogged:
+                    self._maybe_log()
+                time.sleep(MIN_FLUSH_INTERVAL)
+                continue
+            time.sleep(backoff)
+            backoff = min(backoff * 2, RETRY_MAX_SECONDS)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and make a last attempt to send what is buffered."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pending and not self.flush():
+            log.error("scored stream: %d entries unsent at shutdown", len(self._pending))
+            self.counters.dropped(len(self._pending), "shutdown")

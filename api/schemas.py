@@ -1,0 +1,174 @@
+"""Request and response models of the API: they validate input and generate /openapi.json.
+
+Records are `scorer.schema.InstallRecord` itself, so the API accepts exactly what the model was
+trained on. Batch models carry the configured limit, hence are built per limit.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
+
+from scorer.schema import COUNT_COLUMNS, STAGES
+from scorer.schema import InstallRecord as ContractRecord
+
+Stage = Literal[STAGES]  # type: ignore[valid-type]
+Source = Literal["api", "stream", "batch"]
+MAX_COUNT = float(np.finfo(np.float32).max)
+"""The model computes in float32: larger counts cannot be scored (422 rather than overflow)."""
+
+
+class InstallRecord(ContractRecord):  # type: ignore[misc, valid-type]
+    """One install record: attributes known at install, event counts when known."""
+
+    @field_validator(*COUNT_COLUMNS)
+    @classmethod
+    def _representable(cls, value: float | None) -> float | None:
+        if value is not None and value > MAX_COUNT:
+            raise ValueError(f"must be <= {MAX_COUNT:.6g}")
+        return value
+
+
+NOT_BLANK = r"\S"
+"""Ids are stripped, so an id must contain a non-space character."""
+UserId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NOT_BLANK)
+]
+EventId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=NOT_BLANK)
+]
+
+
+class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]
+    """One install event for the install-events stream: a record with a user id."""
+
+    user_id: UserId = Field(description="Anonymised user id (required for events).")
+    event_id: EventId | None = Field(
+        None, description="Idempotency key: an event id is stored at most once."
+    )
+    sent_at: AwareDatetime | None = Field(None, description="When the client sent the event.")
+
+
+@lru_cache(maxsize=8)
+def batch_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """`PredictBatch` and `EventBatch` allowing 1..limit items."""
+    forbid = ConfigDict(extra="forbid")
+    predict = create_model(
+        "PredictBatch",
+        __config__=forbid,
+        __doc__="Several install records scored in one request.",
+        instances=(Annotated[list[InstallRecord], Field(min_length=1, max_length=limit)], ...),
+    )
+    events = create_model(
+        "EventBatch",
+        __config__=forbid,
+        __doc__="Several install events appended in one request.",
+        events=(Annotated[list[InstallEvent], Field(min_length=1, max_length=limit)], ...),
+    )
+    return predict, events
+
+
+class Prediction(BaseModel):
+    """One prediction made by /predict."""
+
+    user_id: str | None = Field(description="The record's user id, when it had one.")
+    predicted_revenue: float = Field(description="Expected D7 revenue.")
+    lower: float | None = Field(description="Lower bound of the 80% interval.")
+    upper: float | None = Field(description="Upper bound of the 80% interval.")
+    stage: Stage = Field(description="install (attributes only) or early_events.")
+    model_version: str
+    request_id: str = Field(description="Id of the request; `<id>:<index>` inside a batch.")
+
+
+class PredictionBatch(BaseModel):
+    request_id: str
+    model_version: str
+    predictions: list[Prediction] = Field(description="One per instance, in request order.")
+
+
+class UserPrediction(BaseModel):
+    """The latest prediction of one user (from the cache, else from Postgres)."""
+
+    user_id: str
+    predicted_revenue: float
+    lower: float | None
+    upper: float | None
+    stage: Stage
+    model_version: str
+    scored_at: str = Field(description="When the prediction was made (ISO 8601).")
+    source: Source = Field(description="api, stream or batch: which path made it.")
+
+
+class EventsAccepted(BaseModel):
+    ids: list[str] = Field(description="Stream ids of the appended events, in request order.")
+    count: int
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    card: dict[str, Any] = Field(description="The bundle's model card (metrics, data, limits).")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(description="`ok`, or why a dependency failed, per check.")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. `instances.3.event_1`.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Stable code: validation_error, bad_request, ...")
+    message: str
+    details: list[FieldError] | None = Field(None, description="Per-field errors (422 only).")
+
+
+class BatchJobAccepted(BaseModel):
+    id: str
+    status: str
+    records: int = Field(description="Records accepted into the job.")
+    ignored_columns: list[str] = Field(description="CSV columns that are not record columns.")
+    status_url: str
+
+
+class BatchJobStatus(BaseModel):
+    """State of a batch scoring job, as the job queue reports it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str = Field(description="queued, started, finished, failed, ...")
+
+
+@lru_cache(maxsize=8)
+def batch_job_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The JSON bodies of POST /batch-jobs: a list of 1..limit records, or `{"records": [...]}`."""
+    records = Annotated[list[InstallRecord], Field(min_length=1, max_length=limit)]
+    as_list = create_model(
+        "BatchJobRecords", __base__=RootModel[records], __doc__="Records to score in a job."
+    )
+    wrapped = create_model(
+        "BatchJobBody",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="Records to score in a job, under `records`.",
+        records=(records, ...),
+    )
+    return as_list, wrapped

@@ -1,0 +1,165 @@
+"""The one place where the API's outside systems are built and wired together.
+
+`build_services` runs inside `create_app`, that is in each server process after the fork, so
+every process has its own model, Redis pools, database pool and publisher thread. Tests pass
+fakes (fakeredis, an SQLite engine, a small predictor) instead of URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import Engine
+
+from adapters.cache import PredictionCache
+from adapters.jobs import batch_queue
+from adapters.settings import Settings
+from adapters.store import PredictionStore, make_engine
+from adapters.stream import EventStream
+from api.metrics import ApiMetrics
+from api.publisher import PublishCounters, StreamPublisher
+from api.scoring import scored_entry
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_SECONDS = 1.0
+"""Request-path Redis calls give up after this (Redis down must not hang a request)."""
+PUBLISHER_TIMEOUT_SECONDS = 5.0
+DATABASE_CONNECT_TIMEOUT_SECONDS = 2
+DEFAULT_PUBLISH_BUFFER = 10_000
+"""Scored-stream entries kept per process while Redis is unreachable (PUBLISH_BUFFER_SIZE)."""
+DEFAULT_BATCH_JOB_MAX_BYTES = 32 * 1024 * 1024
+"""Body limit of POST /batch-jobs (BATCH_JOB_MAX_BYTES)."""
+
+
+class MetricsCounters(PublishCounters):
+    """Publisher events as Prometheus metrics."""
+
+    def __init__(self, metrics: ApiMetrics):
+        self.metrics = metrics
+
+    def published(self, count: int) -> None:
+        self.metrics.published.inc(count)
+
+    def failed(self) -> None:
+        self.metrics.publish_failures.inc()
+
+    def dropped(self, count: int, reason: str) -> None:
+        self.metrics.publish_dropped.labels(reason).inc(count)
+
+    def buffered(self, size: int) -> None:
+        self.metrics.publish_buffered.set(size)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    predictor: Any  # scorer.predictor.Predictor, or a test double with the same interface
+    redis: Any
+    engine: Engine
+    cache: PredictionCache
+    store: PredictionStore
+    installs: EventStream
+    publisher: StreamPublisher
+    metrics: ApiMetrics
+    batch_queue: Any  # rq.Queue of batch scoring jobs
+
+    @property
+    def publish_buffer_size(self) -> int:
+        return getattr(self.settings, "publish_buffer_size", DEFAULT_PUBLISH_BUFFER)
+
+    @property
+    def batch_job_max_bytes(self) -> int:
+        return getattr(self.settings, "batch_job_max_bytes", DEFAULT_BATCH_JOB_MAX_BYTES)
+
+    def count_predictions(self, answers: list[dict]) -> None:
+        by_stage = self.metrics.predictions_by_stage
+        for answer in answers:
+            by_stage[answer["stage"]].inc()
+
+    def close(self) -> None:
+        """Send what is still buffered, then release connections (server shutdown)."""
+        self.publisher.close()
+        self.engine.dispose()
+
+
+def redis_client(url: str, timeout: float) -> redis_lib.Redis:
+    """A client that fails fast instead of retrying when the server is gone."""
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+
+
+def load_predictor(settings: Settings):
+    from scorer.predictor import Predictor
+
+    predictor = Predictor.load(settings.model_dir)
+    log.info("model %s loaded from %s", predictor.version, settings.model_dir)
+    return predictor
+
+
+def build_services(
+    settings: Settings,
+    predictor=None,
+    redis=None,
+    engine: Engine | None = None,
+    start_publisher: bool = True,
+) -> Services:
+    metrics = ApiMetrics()
+    predictor = predictor if predictor is not None else load_predictor(settings)
+    request_redis = (
+        redis if redis is not None else redis_client(settings.redis_url, REDIS_TIMEOUT_SECONDS)
+    )
+    publisher_redis = (
+        redis if redis is not None else redis_client(settings.redis_url, PUBLISHER_TIMEOUT_SECONDS)
+    )
+    if engine is None:
+        connect_args = {}
+        if settings.database_url.startswith("postgresql"):
+            connect_args = {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS}
+        engine = make_engine(settings.database_url, connect_args=connect_args)
+    services = Services(
+        settings=settings,
+        predictor=predictor,
+        redis=request_redis,
+        engine=engine,
+        cache=PredictionCache(request_redis, settings.cache_prefix, settings.cache_ttl_seconds),
+        store=PredictionStore(engine),
+        installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
+        publisher=None,  # type: ignore[arg-type]
+        metrics=metrics,
+        batch_queue=batch_queue(request_redis, settings.rq_queue),
+    )
+    services.publisher = StreamPublisher(
+        publisher_redis,
+        settings.scored_stream,
+        settings.stream_maxlen,
+        services.publish_buffer_size,
+        MetricsCounters(metrics),
+        encode=scored_entry,
+    )
+    if start_publisher:
+        services.publisher.start()
+    return services
+
+
+EXTENSION = "d7"
+"""Key of the `Services` in `app.extensions`."""
+WARM_UP = "d7.warm_up"
+"""WSGI environ key of the start-up warm-up requests: they publish nothing and count nowhere."""
+
+
+def current_services() -> Services:
+    """The services of the app handling the current request."""
+    from flask import current_app
+
+    return current_app.extensions[EXTENSION]

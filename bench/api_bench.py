@@ -1,0 +1,172 @@
+"""Benchmark of the API under its production server (`python -m api`, gunicorn), started here.
+
+Prints, from one run on one machine:
+- POST /predict (one record) throughput / GET /healthz throughput        (target >= 0.6)
+- GET /users/<id>/prediction (cache hit) throughput / GET /healthz        (target >= 0.75)
+- p99 latency of POST /predict at 70% of its measured maximum rate        (target <= 10 ms)
+- first POST /predict after start / steady-state median latency           (target <= 2)
+
+Throughput comes from wrk (closed loop, keep-alive); the constant-rate run uses wrk with
+bench/wrk/constant_rate.lua, which paces requests open-loop and measures latency from each
+request's intended send time (as wrk2 does). Needs `wrk` (Debian: apt-get install -y wrk) and
+the machine's Redis; writes only keys under `bench:<pid>:` in the chosen Redis db and deletes them.
+
+    .venv/bin/python bench/api_bench.py [--workers N] [--duration S] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+from api_load import (
+    ROOT,
+    bodies_file,
+    constant_rate,
+    request,
+    start_server,
+    stop_server,
+    throughput,
+)
+
+USER = "bench-user"
+CLIENT_WARM_UP = 20
+"""Requests that warm the client (and the server's HTTP layer) before the first /predict: POST
+/healthz, answered 405 without touching the prediction code."""
+
+
+def first_and_steady(port: int, bodies: list[bytes], workers: int) -> tuple[float, float, float]:
+    """Client-side latency of the first POST /predict after start, the slowest of the first
+    request of each worker (the first `2 * workers`), and the steady-state median (new
+    connection per request, as for the first)."""
+    for _ in range(CLIENT_WARM_UP):
+        request(port, "POST", "/healthz", b"{}")
+    early = []
+    for body in bodies[: 2 * workers]:
+        status, seconds = request(port, "POST", "/predict", body)
+        assert status == 200, status
+        early.append(seconds)
+    steady = [request(port, "POST", "/predict", body)[1] for body in bodies[:300]]
+    return early[0], max(early), statistics.median(steady[100:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=None, help="default: as python -m api")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--redis-db", type=int, default=int(os.environ.get("TEST_REDIS_DB", 15)))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+
+    prefix = f"bench:{os.getpid()}:"
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "SCORED_STREAM": prefix + "scored",
+        "CACHE_PREFIX": prefix + "prediction:",
+        "INSTALLS_STREAM": prefix + "installs",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if args.workers:
+        env["WEB_CONCURRENCY"] = str(args.workers)
+    client = redis.Redis.from_url(redis_url)
+    cached = {
+        "user_id": USER,
+        "predicted_revenue": 1.5,
+        "lower": 0.5,
+        "upper": 3.0,
+        "stage": "early_events",
+        "model_version": "bench",
+        "scored_at": "2024-01-01T00:00:00+00:00",
+        "source": "stream",
+    }
+    client.set(prefix + "prediction:" + USER, json.dumps(cached))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies = bodies_file(Path(tmp))
+        lines = [line.encode() for line in bodies.read_text().splitlines()]
+        workers = args.workers or int(
+            subprocess.check_output(
+                [sys.executable, "-c", "from api.server import default_workers as d; print(d())"],
+                cwd=ROOT,
+                text=True,
+            )
+        )
+        server, boot = start_server(args.port, workers, args.threads, env)
+        try:
+            base = f"http://127.0.0.1:{args.port}"
+            first, first_max, steady_median = first_and_steady(args.port, lines, workers)
+
+            targets = {
+                "healthz": (f"{base}/healthz", None),
+                "predict": (f"{base}/predict", bodies),
+                "user": (f"{base}/users/{USER}/prediction", None),
+            }
+            runs = {name: [] for name in targets}
+            for round_index in range(args.rounds):
+                order = list(targets) if round_index % 2 == 0 else list(reversed(targets))
+                for name in order:
+                    url, post = targets[name]
+                    runs[name].append(throughput(url, args.duration, args.connections, post))
+            best = {name: max(values) for name, values in runs.items()}
+            rate = round(0.7 * best["predict"])
+            paced = constant_rate(f"{base}/predict", rate, max(args.duration, 8), bodies, 8)
+        finally:
+            stop_server(server)
+        published = client.xlen(prefix + "scored")
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+
+    print(
+        f"server: python -m api, {workers} gunicorn gthread workers x {args.threads} threads; "
+        f"all workers ready {boot:.2f} s after start; wrk -t2 -c{args.connections} "
+        f"-d{args.duration}s, best of {args.rounds} rounds"
+    )
+    for name, values in runs.items():
+        print(f"  {name:8s} req/s: " + ", ".join(f"{v:8.0f}" for v in values))
+    print(f"  scored-stream entries published: {published}")
+    checks = [
+        ("POST /predict / GET /healthz throughput", best["predict"] / best["healthz"], ">=", 0.6),
+        (
+            "GET /users/<id>/prediction (hit) / GET /healthz",
+            best["user"] / best["healthz"],
+            ">=",
+            0.75,
+        ),
+        (
+            f"p99 ms of POST /predict at {rate}/s (70% of max; achieved "
+            f"{paced['achieved_rate']:.0f}/s, p50 {paced['p50_ms']:.2f} ms, errors "
+            f"{paced['errors']:.0f})",
+            paced["p99_ms"],
+            "<=",
+            10.0,
+        ),
+        (
+            f"first POST /predict {first * 1000:.2f} ms (slowest of the first {2 * workers}: "
+            f"{first_max * 1000:.2f} ms) / steady median {steady_median * 1000:.2f} ms",
+            first / steady_median,
+            "<=",
+            2.0,
+        ),
+    ]
+    for label, value, op, target in checks:
+        met = value >= target if op == ">=" else value <= target
+        print(f"{label}: {value:.2f} (target {op} {target}) {'met' if met else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Load tools for bench/api_bench.py: the server under test, single requests, and wrk runs
+(closed-loop throughput; open-loop constant rate with bench/wrk/constant_rate.lua)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scorer.synth import synthetic_records
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_DIR = Path(__file__).resolve().parent / "wrk"
+
+
+def bodies_file(directory: Path, count: int = 500) -> Path:
+    """Synthetic single-record bodies; one in five at the install stage (no event counts)."""
+    frame = synthetic_records(count, seed=11, with_revenue=False)
+    lines = []
+    for index, row in enumerate(frame.to_dict("records")):
+        record = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+        if index % 5 == 0:
+            record.update(event_1=None, event_2=None, event_3=None)
+        lines.append(json.dumps(record))
+    path = directory / "bodies.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, float]:
+    """One request on a new connection: (status, seconds)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    started = time.perf_counter()
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    seconds = time.perf_counter() - started
+    connection.close()
+    return response.status, seconds
+
+
+def workers_ready(port: int) -> int:
+    """How many server processes report themselves ready (api_workers_ready in /metrics)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    found = re.search(r"^api_workers_ready (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_server(
+    port: int, workers: int, threads: int, env: dict
+) -> tuple[subprocess.Popen, float]:
+    """Start `python -m api`; returns once every worker process is ready, with the seconds."""
+    if port_in_use(port):
+        raise SystemExit(f"port {port} is already in use: pick another with --port")
+    command = [
+        sys.executable,
+        "-m",
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        while time.perf_counter() < started + 120:
+            if server.poll() is not None:
+                raise SystemExit(f"server exited with {server.returncode}")
+            try:
+                if workers_ready(port) == workers:
+                    return server, time.perf_counter() - started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit("server workers not all ready within 120 s")
+    except BaseException:
+        stop_server(server)
+        raise
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
+
+
+def wrk(args: list[str]) -> str:
+    result = subprocess.run(["wrk", *args], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise SystemExit(f"wrk failed: {result.stderr or result.stdout}")
+    return result.stdout
+
+
+def throughput(url: str, seconds: int, connections: int, bodies: Path | None = None) -> float:
+    """Requests/s of a closed-loop wrk run; POSTs the bodies when given, else GETs."""
+    script = ["-s", str(WRK_DIR / "post_bodies.lua")] if bodies else []
+    trailing = ["--", str(bodies)] if bodies else []
+    out = wrk(["-t2", f"-c{connections}", f"-d{seconds}s", *script, url, *trailing])
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if bad or errors:
+        raise SystemExit(f"errors during the run of {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def constant_rate(url: str, rate: float, seconds: int, bodies: Path, connections: int) -> dict:
+    warmup = 2
+    script = [
+        "-s",
+        str(WRK_DIR / "constant_rate.lua"),
+        url,
+        "--",
+        str(rate),
+        str(connections),
+        str(bodies),
+        str(warmup),
+    ]
+    out = wrk([f"-t{connections}", f"-c{connections}", f"-d{seconds + warmup}s", *script])
+    line = next(line for line in out.splitlines() if line.startswith("CONSTANT_RATE"))
+    values = dict(item.split("=") for item in line.split()[1:])
+    result = {key: float(value) for key, value in values.items()}
+    result["achieved_rate"] = result["sent"] / seconds
+    return result

@@ -1,0 +1,203 @@
+"""The API against the machine's real Redis (TEST_REDIS_DB) and Postgres (a schema of its own),
+with the real model bundle: the fallback to Postgres and refill, the streams, readiness, and the
+production server (`python -m api`) with several worker processes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.settings import Settings
+from adapters.store import PredictionStore, make_engine
+from adapters.stream import decode_install_event, decode_scored
+from api.app import create_app
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = str(ROOT / "models" / "d7")
+RECORD = {
+    "user_id": "int-1",
+    "country": "es",
+    "platform": "android",
+    "source": "Organic",
+    "device_family": "Samsung Galaxy Phone",
+    "os_version": "10",
+    "event_1": 0,
+    "event_2": 14,
+    "event_3": 1,
+}
+
+
+@pytest.fixture
+def real_app(redis_client, redis_url, database_url):
+    app = create_app(
+        Settings(redis_url=redis_url, database_url=database_url, model_dir=MODEL_DIR),
+        start_publisher=False,
+    )
+    yield app
+    app.extensions["d7"].close()
+
+
+def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "source": "stream",
+        "stage": "install",
+        "input": {"country": "es"},
+        "predicted_revenue": revenue,
+        "lower": revenue / 2,
+        "upper": revenue * 2,
+        "model_version": "v-pg",
+        "created_at": when,
+    }
+
+
+def test_cache_miss_reads_postgres_and_refills_redis(real_app, redis_client, database_url):
+    engine = make_engine(database_url)
+    store = PredictionStore(engine)
+    store.save_many(
+        [
+            row("int-9", "e1", 1.0, datetime(2024, 1, 1, tzinfo=UTC)),
+            row("int-9", "e2", 3.0, datetime(2024, 3, 1, tzinfo=UTC)),
+        ]
+    )
+    client = real_app.test_client()
+    response = client.get("/users/int-9/prediction")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["predicted_revenue"] == 3.0 and body["model_version"] == "v-pg"
+    assert json.loads(redis_client.get("prediction:int-9")) == body
+    assert 0 < redis_client.ttl("prediction:int-9") <= 691200
+    with engine.begin() as connection:  # now only the cache has it
+        connection.exec_driver_sql("DELETE FROM predictions")
+    engine.dispose()
+    assert client.get("/users/int-9/prediction").get_json() == body
+    assert client.get("/users/int-unknown/prediction").status_code == 404
+
+
+def test_predict_publishes_what_the_worker_decodes(real_app, redis_client):
+    client = real_app.test_client()
+    answer = client.post("/predict", json=RECORD).get_json()
+    assert answer["model_version"] == real_app.extensions["d7"].predictor.version
+    assert answer["lower"] <= answer["predicted_revenue"] <= answer["upper"]
+    assert real_app.extensions["d7"].publisher.flush()
+    [(_, fields)] = redis_client.xrange("scored")
+    stored = decode_scored(fields)
+    assert stored["event_id"] == answer["request_id"] and stored["user_id"] == "int-1"
+    assert stored["predicted_revenue"] == pytest.approx(answer["predicted_revenue"])
+    assert stored["input"]["event_2"] == 14
+
+
+def test_events_reach_the_install_stream(real_app, redis_client):
+    response = real_app.test_client().post("/events", json={**RECORD, "event_id": "ev-1"})
+    assert response.status_code == 202
+    [(entry_id, fields)] = redis_client.xrange("installs")
+    assert response.get_json()["ids"] == [entry_id.decode()]
+    assert decode_install_event(fields).event_id == "ev-1"
+
+
+def test_readiness_with_real_and_unreachable_servers(real_app, redis_url, database_url):
+    assert real_app.test_client().get("/readyz").status_code == 200
+    down = create_app(
+        Settings(
+            redis_url="redis://127.0.0.1:1/0",
+            database_url="postgresql+psycopg2://postgres@127.0.0.1:1/test",
+            model_dir=MODEL_DIR,
+        ),
+        start_publisher=False,
+    )
+    response = down.test_client().get("/readyz")
+    down.extensions["d7"].close()
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["model"] == "ok"
+    assert checks["redis"].startswith("error") and checks["database"].startswith("error")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    payload = json.dumps(body).encode() if body is not None else None
+    connection.request(
+        method, path, body=payload, headers={"Content-Type": "application/json"} if payload else {}
+    )
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, data
+
+
+@pytest.mark.slow
+def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
+    redis_client, redis_url, database_url
+):
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "MODEL_DIR": MODEL_DIR,
+        "WEB_CONCURRENCY": "2",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start in 60 s"
+            try:
+                if call(port, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        ids = set()
+        for index in range(30):  # a new connection each: both workers answer some
+            status, data = call(port, "POST", "/predict", {**RECORD, "user_id": f"s-{index}"})
+            assert status == 200
+            ids.add(json.loads(data)["request_id"])
+        status, data = call(port, "GET", "/metrics")
+        counted = {}
+        for family in text_string_to_metric_families(data.decode()):
+            for sample in family.samples:
+                if sample.name == "api_requests_total" and sample.labels["endpoint"] == "/predict":
+                    counted[sample.labels["status"]] = sample.value
+        assert counted.pop("200") == 30.0
+        assert set(counted.values()) <= {0.0}  # series created at start, never hit
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    published = {decode_scored(f)["event_id"] for _, f in redis_client.xrange("scored")}
+    assert published == ids
