@@ -6,6 +6,9 @@ running; tests pass overrides such as `Settings(redis_url=...)`.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,7 +21,19 @@ class Settings(BaseSettings):
     )
 
     model_dir: str = Field("models/d7", description="Model bundle directory.")
-    model_uri: str | None = Field(None, description="Where to fetch the bundle from (optional).")
+    model_uri: str | None = Field(
+        None,
+        description="Registry URI of the bundle (models:/<name>@<alias> or models:/<name>/<version>); "
+        "wins over MODEL_DIR when set.",
+    )
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        description="MLflow tracking and registry store (MODEL_URI, training).",
+    )
+    model_cache_dir: str = Field(
+        str(Path(tempfile.gettempdir()) / "d7-revenue-models"),
+        description="Where bundles fetched from the registry are kept.",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and cache.")
     database_url: str = Field(
         "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
