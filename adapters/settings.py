@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,3 +56,10 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(5, gt=0, description="Deliveries before the dead-letter stream.")
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
+
+    @field_validator("model_uri", "api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value):
+        """`API_KEY=` or `MODEL_URI=` (set but empty, as compose files and .env often leave
+        them) means unset, not "the empty key" or "the empty URI"."""
+        return None if isinstance(value, str) and not value.strip() else value
