@@ -9,6 +9,7 @@ API's gunicorn master (it replaces its workers, which load the model again).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from adapters import registry
@@ -64,6 +65,32 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def card_table(card: dict) -> list[str]:
+    """The cross-validation summary of a model card, one line per stage and subset."""
+    metrics = card.get("cv", {}).get("metrics", {})
+    names = sorted({name for subsets in metrics.values() for m in subsets.values() for name in m})
+    lines = [f"{'stage':<13} {'subset':<15} " + " ".join(f"{n:>13}" for n in names)]
+    for stage, subsets in metrics.items():
+        for subset, values in subsets.items():
+            cells = []
+            for name in names:
+                mean = values.get(name, {}).get("mean")
+                cells.append(f"{'-' if mean is None else format(mean, '.4g'):>13}")
+            lines.append(f"{stage:<13} {subset:<15} " + " ".join(cells))
+    return lines
+
+
+def _card(args: argparse.Namespace) -> int:
+    card = json.loads((Path(args.bundle) / "model_card.json").read_text())
+    rows = card.get("data", {}).get("rows", "?")
+    protocol = card.get("cv", {}).get("protocol", "no CV")
+    print(f"model {card.get('version')}, trained on {rows} users: {protocol} (means)")
+    for subset, meaning in card.get("cv", {}).get("subsets", {}).items():
+        print(f"  {subset}: {meaning}")
+    print("\n".join(card_table(card)))
+    return 0
+
+
 def add_commands(commands) -> None:
     """Add `model log|promote|show` to an argparse subparsers object."""
     model = commands.add_parser("model", help="the MLflow model registry (MLFLOW_TRACKING_URI)")
@@ -78,5 +105,8 @@ def add_commands(commands) -> None:
     promote.set_defaults(run=_promote)
     show = actions.add_parser("show", help="list the registered versions and their aliases")
     show.set_defaults(run=_show)
+    card = actions.add_parser("card", help="print a bundle's cross-validation metrics")
+    card.add_argument("--bundle", default="models/d7", help="bundle directory (default models/d7)")
+    card.set_defaults(run=_card)
     for parser in (promote, show):
         parser.add_argument("--name", default=registry.REGISTERED_MODEL)
