@@ -146,7 +146,9 @@ def main() -> None:
     args = parser.parse_args()
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
 
-    api = parse_api(bench_output("api_bench.py", args.api_output, ["--redis-db", str(args.redis_db)]))
+    api = parse_api(
+        bench_output("api_bench.py", args.api_output, ["--redis-db", str(args.redis_db)])
+    )
     worker = parse_worker(
         bench_output("worker_bench.py", args.worker_output, ["--redis-url", redis_url])
     )
