@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> None:
         help="worker processes (default: WEB_CONCURRENCY, else cores + 1)",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    parser.add_argument(
+        "--worker-class",
+        default="gthread",
+        choices=("gthread", "sync"),
+        help="gthread keeps connections alive; sync closes each after one request",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         bind=f"{args.host}:{port}",
         workers=args.workers or server.default_workers(),
         threads=args.threads,
+        worker_class=args.worker_class,
         access_log=args.access_log,
         log_level=args.log_level,
     )

@@ -109,12 +109,17 @@ class ApiServer(BaseApplication):
 
 
 def gunicorn_options(
-    bind: str, workers: int, threads: int, access_log: bool, log_level: str
+    bind: str,
+    workers: int,
+    threads: int,
+    access_log: bool,
+    log_level: str,
+    worker_class: str = "gthread",
 ) -> dict:
     return {
         "bind": bind,
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": worker_class,
         "threads": threads,
         "preload_app": False,
         "keepalive": 5,

@@ -62,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=None, help="default: as python -m api")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--connections", type=int, default=16)
@@ -106,7 +107,9 @@ def main() -> None:
                 text=True,
             )
         )
-        server, boot = start_server(args.port, workers, args.threads, env)
+        server, boot = start_server(
+            args.port, workers, args.threads, env, ("--worker-class", args.worker_class)
+        )
         try:
             base = f"http://127.0.0.1:{args.port}"
             first, first_max, steady_median = first_and_steady(args.port, lines, workers)
@@ -132,7 +135,8 @@ def main() -> None:
             client.delete(key)
 
     print(
-        f"server: python -m api, {workers} gunicorn gthread workers x {args.threads} threads; "
+        f"server: python -m api, {workers} gunicorn {args.worker_class} workers x {args.threads} "
+        "threads; "
         f"all workers ready {boot:.2f} s after start; wrk -t2 -c{args.connections} "
         f"-d{args.duration}s, best of {args.rounds} rounds"
     )

@@ -63,7 +63,7 @@ def port_in_use(port: int) -> bool:
 
 
 def start_server(
-    port: int, workers: int, threads: int, env: dict
+    port: int, workers: int, threads: int, env: dict, extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen, float]:
     """Start `python -m api`; returns once every worker process is ready, with the seconds."""
     if port_in_use(port):
@@ -82,6 +82,7 @@ def start_server(
         str(threads),
         "--log-level",
         "warning",
+        *extra,
     ]
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)

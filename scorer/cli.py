@@ -57,8 +57,11 @@ def _synth(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> int:
     from .tuning import tune
 
-    result = tune(args.data, progress=not args.quiet)
-    print(result.to_string())
+    table = tune(args.data, args.out, repeats=args.repeats, progress=not args.quiet)
+    shown = table.drop(columns=[c for c in table.columns if c.endswith(("rmse", "coverage_80"))])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        print(f"table written to {args.out}")
     return 0
 
 
@@ -96,7 +99,9 @@ def parser() -> argparse.ArgumentParser:
     synth.set_defaults(run=_synth)
 
     tune = commands.add_parser("tune", help="cross-validate a grid of model settings")
-    tune.add_argument("--data", required=True)
+    tune.add_argument("--data", required=True, help="training CSV with a revenue column")
+    tune.add_argument("--out", help="CSV to write the table to (the chosen rows are marked)")
+    tune.add_argument("--repeats", type=int, default=3, help="CV repeats of 5 folds (default 3)")
     tune.set_defaults(run=_tune)
 
     for command in (train, predict, evaluate, synth, tune):

@@ -90,8 +90,9 @@ def validate_frame(
     """Check a frame of install records and return it with clean dtypes, in contract order.
 
     Text columns come back as Python strings or None, count columns as float64 with NaN for
-    unknown. Missing event columns are allowed (install stage) and come back all-NaN; a target
-    column, if present, is validated like a count and kept.
+    unknown. Missing event columns are allowed (install stage) and come back all-NaN. With
+    `require_target` the revenue column is required, validated like a count and kept; without
+    it, a revenue column is dropped unread.
     """
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
     missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
@@ -110,7 +111,7 @@ def validate_frame(
             out[column.name] = _text_column(frame[column.name], column.name, column.max_length)
         else:
             out[column.name] = _count_column(frame[column.name], column.name)
-    if TARGET in frame.columns:
+    if require_target:  # otherwise a revenue column is ignored, as prediction inputs may carry one
         target = _count_column(frame[TARGET], TARGET)
         if require_target and np.isnan(target).any():
             raise DataError(

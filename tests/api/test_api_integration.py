@@ -146,9 +146,10 @@ def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[i
 
 @pytest.mark.slow
 def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
-    redis_client, redis_url, database_url
+    redis_client, redis_url, database_url, tmp_path
 ):
     port = free_port()
+    log_path = tmp_path / "server.log"
     env = {
         **os.environ,
         "REDIS_URL": redis_url,
@@ -157,27 +158,20 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
         "WEB_CONCURRENCY": "2",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = log_path.open("w")
+    command = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+        command, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
     )
+
+    def server_log() -> str:
+        return log_path.read_text()[-3000:]
+
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
-            assert server.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start in 60 s"
+            assert server.poll() is None, f"server exited:\n{server_log()}"
+            assert time.monotonic() < deadline, f"server not ready in 90 s:\n{server_log()}"
             try:
                 if call(port, "GET", "/readyz")[0] == 200:
                     break
@@ -194,10 +188,12 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
             for sample in family.samples:
                 if sample.name == "api_requests_total" and sample.labels["endpoint"] == "/predict":
                     counted[sample.labels["status"]] = sample.value
-        assert counted.pop("200") == 30.0
+        assert counted.pop("200") == 30.0, server_log()
         assert set(counted.values()) <= {0.0}  # series created at start, never hit
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
+        code = server.wait(timeout=90)
+        log.close()
+    assert code == 0, server_log()
     published = {decode_scored(f)["event_id"] for _, f in redis_client.xrange("scored")}
-    assert published == ids
+    assert published == ids, server_log()

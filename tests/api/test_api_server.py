@@ -17,7 +17,8 @@ def test_workers_follow_the_cores_unless_configured(monkeypatch):
 
 def test_environment_one_thread_and_a_fresh_metrics_dir(monkeypatch, tmp_path):
     for name in (*server.ONE_THREAD, server.METRICS_ENV):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores the variable afterwards
+        monkeypatch.delenv(name)
     created = server.prepare_environment()
     try:
         assert all(os.environ[name] == "1" for name in server.ONE_THREAD)

@@ -77,3 +77,11 @@ def test_event_columns_are_optional_and_blanks_are_unknown():
     clean = validate_frame(frame)
     assert clean["event_2"].isna().all()
     assert clean.loc[1, "country"] is None and clean.loc[0, "country_region"] is None
+
+
+def test_revenue_is_ignored_unless_required():
+    frame = synthetic_records(4)
+    frame["revenue"] = ["n/a", "-3", "", "1"]
+    assert "revenue" not in validate_frame(frame).columns
+    with pytest.raises(DataError, match="'revenue' must hold numbers"):
+        validate_frame(frame, require_target=True)
