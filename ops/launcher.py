@@ -149,6 +149,49 @@ def banner(plan_: Plan, redis_url: str, embedded: bool, environ: dict[str, str])
     )
 
 
+class SetupError(RuntimeError):
+    """A server given in the environment cannot be used; the message says which and why."""
+
+
+def prepare_servers(plan_: Plan):
+    """Start the embedded Redis unless REDIS_URL is set (else check it answers), and migrate
+    the database. Returns (redis URL, the embedded server or None)."""
+    import redis
+    import sqlalchemy.exc
+
+    from adapters.migrations import upgrade_database
+    from adapters.registry import redact
+
+    embedded = None
+    if plan_.redis_url is None:
+        from ops.embedded import EmbeddedRedis
+
+        try:
+            embedded = EmbeddedRedis().start()
+        except ModuleNotFoundError as error:
+            raise SetupError(
+                f"the embedded Redis needs the `embedded` extra ({error}): run `make install` "
+                "or set REDIS_URL"
+            ) from None
+    try:
+        redis_url = embedded.url if embedded else plan_.redis_url
+        try:
+            check_redis(redis_url)
+        except redis.RedisError as error:
+            raise SetupError(f"REDIS_URL={redact(redis_url)} is unreachable: {error}") from None
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        try:
+            upgrade_database(plan_.database_url)
+        except sqlalchemy.exc.OperationalError as error:
+            where = redact(plan_.database_url)
+            raise SetupError(f"DATABASE_URL={where} is unusable: {error.orig}") from None
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return redis_url, embedded
+
+
 def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
     """Start everything, print where it is, and stop it all on Ctrl-C / SIGTERM / SIGHUP or
     when one service dies. Returns the exit status."""
@@ -159,35 +202,19 @@ def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
     if not port_free(plan_.host, plan_.port):
         services.say(f"port {plan_.port} is in use: set PORT (e.g. `PORT=8001 make run`)")
         return 2
+    try:
+        redis_url, embedded = prepare_servers(plan_)
+    except SetupError as error:
+        services.say(str(error))
+        return 2
+    services.say("database migrated; starting the API, the stream worker and the rq worker")
 
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set())
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
-    embedded = None
     try:
-        if plan_.redis_url is None:
-            from ops.embedded import EmbeddedRedis
-
-            embedded = EmbeddedRedis().start()
-            redis_url = embedded.url
-        else:
-            redis_url = plan_.redis_url
-            problem = _unreachable("REDIS_URL", redis_url, lambda: check_redis(redis_url))
-            if problem:
-                services.say(problem)
-                return 2
-        from adapters.migrations import upgrade_database
-
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        problem = _unreachable(
-            "DATABASE_URL", plan_.database_url, lambda: upgrade_database(plan_.database_url)
-        )
-        if problem:
-            services.say(problem)
-            return 2
-        services.say("database migrated; starting the API, the stream worker and the rq worker")
         env = service_env(environ, plan_, redis_url)
         for name, argv in commands(plan_):
             services.start(name, argv, env)
@@ -195,14 +222,7 @@ def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
             services.say(banner(plan_, redis_url, embedded is not None, environ))
         elif not stop.is_set() and services.exited() is None:
             services.say(f"{plan_.base_url}/readyz still fails after {READY_SECONDS:.0f} s")
-        while not stop.is_set():
-            died = services.exited()
-            if died is not None:
-                services.say(f"{died.name} exited with status {died.process.returncode}")
-                return 1
-            stop.wait(0.5)
-        services.say("stopping ...")
-        return 0
+        return supervise(services, stop)
     finally:
         services.stop()
         if embedded is not None:
@@ -212,15 +232,13 @@ def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
         services.say("stopped")
 
 
-def _unreachable(variable: str, url: str, probe) -> str | None:
-    """None when `probe()` works, else a one-line explanation (no traceback for a typo'd URL)."""
-    import redis
-    import sqlalchemy.exc
-
-    from adapters.registry import redact
-
-    try:
-        probe()
-    except (redis.RedisError, sqlalchemy.exc.OperationalError) as error:
-        return f"{variable}={redact(url)} is unreachable: {error}"
-    return None
+def supervise(services: Services, stop: threading.Event) -> int:
+    """Wait for a stop request (0) or for a service to die (1)."""
+    while not stop.is_set():
+        died = services.exited()
+        if died is not None:
+            services.say(f"{died.name} exited with status {died.process.returncode}")
+            return 1
+        stop.wait(0.5)
+    services.say("stopping ...")
+    return 0

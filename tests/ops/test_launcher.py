@@ -63,3 +63,25 @@ def test_a_busy_port_is_detected():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         assert not port_free("127.0.0.1", busy.getsockname()[1])
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unusable_servers_stop_the_launch_with_one_line(tmp_path, monkeypatch, capsys):
+    from ops.launcher import run
+
+    monkeypatch.setenv("REDIS_URL", f"redis://:secret@127.0.0.1:{closed_port()}/0")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert run(tmp_path, "127.0.0.1", closed_port(), 1) == 2
+    out = capsys.readouterr().out
+    assert "REDIS_URL=redis://:***@127.0.0.1:" in out and "unreachable" in out
+    assert "secret" not in out
+
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/missing/dir/predictions.db")
+    assert run(tmp_path, "127.0.0.1", closed_port(), 1) == 2
+    assert "DATABASE_URL=sqlite:///" in capsys.readouterr().out
