@@ -145,6 +145,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    load_before = os.getloadavg()[0]
 
     api = parse_api(
         bench_output("api_bench.py", args.api_output, ["--redis-db", str(args.redis_db)])
@@ -161,10 +162,11 @@ def main() -> None:
         for key in client.scan_iter(match=prefix + "*", count=1000):
             client.delete(key)
     row_bytes = postgres_bytes(args.database_url, rows)
-    report(args, api, worker, sizes, row_bytes)
+    loads = (load_before, os.getloadavg()[0])
+    report(args, api, worker, sizes, row_bytes, loads)
 
 
-def report(args, api, worker, sizes, row_bytes) -> None:
+def report(args, api, worker, sizes, row_bytes, loads) -> None:
     cores, use = worker["cores"], args.utilization
     api_per_core = api["predict_rps"] / cores  # wrk shares the cores: a lower bound
     api_cores = math.ceil(args.predict_rps / (api_per_core * use))
@@ -173,7 +175,10 @@ def report(args, api, worker, sizes, row_bytes) -> None:
     cache_keys = args.installs_per_day * 8  # CACHE_TTL_SECONDS: 8 days of users
     stream_bytes = 1_000_000 * (sizes["install_entry"] + sizes["scored_entry"])  # STREAM_MAXLEN
     gib = 1024**3
-    print(f"\nmeasured on {cores:.0f} cores (load generator included):")
+    print(
+        f"\nmeasured on {cores:.0f} cores (load generator included), 1-minute load average "
+        f"{loads[0]:.1f} before the benchmarks and {loads[1]:.1f} after:"
+    )
     print(
         f"  API: {api['predict_rps']:,.0f} POST /predict/s with {api['workers']:.0f} processes "
         f"= {api_per_core:,.0f}/s per core; p99 {api['p99_ms']:.2f} ms at 70% of that rate"
