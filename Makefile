@@ -7,7 +7,7 @@ MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
 EXTRAS := test,notebook,embedded,mlflow
 
-.PHONY: install run test lint train bench clean
+.PHONY: install run test lint train tune bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: install
 
 train: install
 	$(BIN)/python -m scorer train --data $(DATA) --out $(MODEL_DIR)
+
+tune: install
+	$(BIN)/python -m scorer tune --data $(DATA) --out models/tuning.csv
 
 bench: install
 	$(BIN)/python bench/predictor_bench.py --model $(MODEL_DIR)

@@ -57,13 +57,14 @@ class StageParams:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Every choice of the model, chosen by cross-validation (see `python -m scorer tune`)."""
+    """Every choice of the model. The stage settings and the prior strengths are the winners of
+    `python -m scorer tune` (its table is models/tuning.csv); the rest are fixed by design."""
 
     events: StageParams = field(
         default_factory=lambda: StageParams(200, 0.05, 6, 1.0, 1.0, 1.0, 1.0, 1.5)
     )
     install: StageParams = field(
-        default_factory=lambda: StageParams(100, 0.05, 3, 5.0, 0.8, 1.0, 1.0, 1.5)
+        default_factory=lambda: StageParams(100, 0.05, 4, 5.0, 0.8, 1.0, 1.0, 1.5)
     )
     k_rate: float = 0.1
     k_revenue: float = 50.0
