@@ -77,6 +77,14 @@ def parse_json(data: bytes) -> Any:
 
 def json_body(request: Request, limit: int) -> Any:
     """The request's JSON body after the content-type and size checks."""
-    if not is_json(request.mimetype):
+    environ = request.environ
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if not is_json(mimetype):
         raise unsupported_media_type("application/json")
+    declared = environ.get("CONTENT_LENGTH", "")
+    if declared.isdigit():  # the common case: read straight from the server's stream
+        length = int(declared)
+        if length > limit:
+            raise ApiError(413, "payload_too_large", f"request body is over {limit} bytes")
+        return parse_json(environ["wsgi.input"].read(length))
     return parse_json(read_body(request, limit))

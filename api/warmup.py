@@ -85,12 +85,17 @@ def _run_requests(app: Flask) -> None:
             getattr(body, "close", lambda: None)()
 
 
+def _select_one(engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 def _connect(services: Services) -> None:
     """Open the pools' first connections now rather than on the first request."""
     probes = {
         "redis": services.redis.ping,
         "publisher redis": services.publisher.redis.ping,
-        "database": lambda: services.engine.connect().execute(text("SELECT 1")).close(),
+        "database": lambda: _select_one(services.engine),
     }
     for name, probe in probes.items():
         try:
