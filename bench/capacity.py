@@ -1,7 +1,9 @@
 """Capacity figures for docs/production.md, derived from measurements made in one run.
 
 1. Runs bench/api_bench.py and bench/worker_bench.py (or reads their saved output) and keeps
-   the measured rates: POST /predict per second, stream events per second per worker process.
+   what they measured: the API server's CPU time per POST /predict (which, unlike a rate, does
+   not depend on what else the machine runs) and rate, and stream events per second per worker
+   process.
 2. Measures what one prediction costs at rest: bytes per entry of the installs and scored
    streams and per cache key (Redis MEMORY USAGE), bytes per row of `predictions` with its
    indexes (pg_total_relation_size), from rows made by the real model and adapters.
@@ -70,6 +72,7 @@ def parse_api(text: str) -> dict[str, float]:
         "workers": number(r"python -m api, (\d+) gunicorn", text, "API workers"),
         "predict_rps": max(float(v) for v in rates[1].replace(",", " ").split()),
         "p99_ms": number(r"p99 ms of POST /predict at \d+/s .*?: ([\d.]+) \(target", text, "p99"),
+        "predict_cpu_us": number(r"CPU per request \(median\):.*?predict (\d+) us", text, "CPU"),
     }
 
 
@@ -168,7 +171,7 @@ def main() -> None:
 
 def report(args, api, worker, sizes, row_bytes, loads) -> None:
     cores, use = worker["cores"], args.utilization
-    api_per_core = api["predict_rps"] / cores  # wrk shares the cores: a lower bound
+    api_per_core = 1e6 / api["predict_cpu_us"]  # server CPU per request: load-independent
     api_cores = math.ceil(args.predict_rps / (api_per_core * use))
     worker_processes = math.ceil(args.events_per_second / (worker["events_per_s"] * use))
     rows_per_day = args.installs_per_day * 2  # an install-stage and an early-events prediction
@@ -181,7 +184,8 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
     )
     print(
         f"  API: {api['predict_rps']:,.0f} POST /predict/s with {api['workers']:.0f} processes "
-        f"= {api_per_core:,.0f}/s per core; p99 {api['p99_ms']:.2f} ms at 70% of that rate"
+        f"(p99 {api['p99_ms']:.2f} ms at 70% of that rate); server CPU "
+        f"{api['predict_cpu_us']:.0f} us per request = {api_per_core:,.0f} requests/s per core"
     )
     print(
         f"  stream worker: {worker['events_per_s']:,.0f} events/s per process, p99 XADD -> cache "
