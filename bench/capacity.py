@@ -6,7 +6,9 @@
    process.
 2. Measures what one prediction costs at rest: bytes per entry of the installs and scored
    streams and per cache key (Redis MEMORY USAGE), bytes per row of `predictions` with its
-   indexes (pg_total_relation_size), from rows made by the real model and adapters.
+   indexes (pg_total_relation_size), from rows made by the real model and adapters; and the
+   stream worker's events per CPU-second of its own process over a backlog, which (unlike a
+   rate) does not depend on what else the machine runs.
 3. Prints the resources a target load needs, planning each process at --utilization of its
    measured maximum.
 
@@ -25,6 +27,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -36,12 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.cache import PredictionCache  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
+from adapters.settings import Settings  # noqa: E402
 from adapters.store import PredictionStore, make_engine  # noqa: E402
 from adapters.stream import EventStream, encode_install_event, encode_scored  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
 from worker.predictions import score  # noqa: E402
+from worker.wiring import build_worker, redis_client  # noqa: E402
 
 SAMPLE = 10_000
 """Predictions written to measure their size at rest."""
@@ -71,7 +77,6 @@ def parse_api(text: str) -> dict[str, float]:
     return {
         "workers": number(r"python -m api, (\d+) gunicorn", text, "API workers"),
         "predict_rps": max(float(v) for v in rates[1].replace(",", " ").split()),
-        "p99_ms": number(r"p99 ms of POST /predict at \d+/s .*?: ([\d.]+) \(target", text, "p99"),
         "predict_cpu_us": number(r"CPU per request \(median\):.*?predict (\d+) us", text, "CPU"),
     }
 
@@ -80,13 +85,11 @@ def parse_worker(text: str) -> dict[str, float]:
     return {
         "cores": number(r"(\d+) cores", text, "cores"),
         "events_per_s": number(r"worker / floor = ([\d,]+) /", text, "worker rate"),
-        "p99_ms": number(r"p99 (\d+) ms", text, "latency p99"),
         "rss_mib": number(r"at the end: ([\d.]+) MiB", text, "worker RSS"),
     }
 
 
-def sample_rows(count: int) -> list[dict]:
-    predictor = Predictor.load(ROOT / "models" / "d7")
+def sample_rows(predictor, count: int) -> list[dict]:
     frame = synthetic_records(count, seed=11, with_revenue=False)
     raw = frame.astype(object).where(frame.notna(), None).to_dict("records")
     records = [InstallRecord(**{**r, "user_id": f"capacity-user-{i}"}) for i, r in enumerate(raw)]
@@ -109,7 +112,9 @@ def redis_bytes(client, prefix: str, rows: list[dict]) -> dict[str, float]:
     }
 
 
-def postgres_bytes(database_url: str, rows: list[dict]) -> float:
+@contextmanager
+def scratch_schema(database_url: str):
+    """A migrated `capacity_<pid>` schema (its URL), dropped afterwards."""
     schema = f"capacity_{os.getpid()}"
     admin = sqlalchemy.create_engine(database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -118,19 +123,53 @@ def postgres_bytes(database_url: str, rows: list[dict]) -> float:
     scoped = url.render_as_string(hide_password=False)
     try:
         upgrade_database(scoped)
-        engine = make_engine(scoped)
-        PredictionStore(engine).save_many(rows)
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("ANALYZE predictions"))
-            size = connection.execute(
-                sqlalchemy.text("SELECT pg_total_relation_size('predictions')")
-            ).scalar_one()
-        engine.dispose()
-        return size / len(rows)
+        yield scoped
     finally:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def postgres_bytes(database_url: str, rows: list[dict]) -> float:
+    """Bytes per row of `predictions`, indexes included, then the table is emptied again."""
+    engine = make_engine(database_url)
+    try:
+        PredictionStore(engine).save_many(rows)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("ANALYZE predictions"))
+            size = connection.execute(
+                sqlalchemy.text("SELECT pg_total_relation_size('predictions')")
+            ).scalar_one()
+            connection.execute(sqlalchemy.text("TRUNCATE predictions"))
+    finally:
+        engine.dispose()
+    return size / len(rows)
+
+
+def worker_cpu(predictor, redis_url: str, database_url: str, prefix: str, rows) -> float:
+    """Events per CPU-second of the stream worker's own process (parse, score, commit, cache,
+    XACK over a backlog; Redis and Postgres are other processes): what one dedicated core
+    sustains, whatever else the machine runs."""
+    settings = Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        installs_stream=prefix + "w:installs",
+        scored_stream=prefix + "w:scored",
+        dead_letter_stream=prefix + "w:dead",
+        cache_prefix=prefix + "w:prediction:",
+        worker_block_ms=100,
+    )
+    client = redis_client(settings)
+    EventStream(client, settings.installs_stream, None).append_many(
+        encode_install_event(row["input"], f"w-{row['event_id']}") for row in rows
+    )
+    worker = build_worker(settings, predictor, client, consumer="capacity")
+    started = time.process_time()
+    totals = worker.run(until_empty=True)
+    cpu = time.process_time() - started
+    worker.handler.store.engine.dispose()
+    assert totals.inserted == len(rows), totals
+    return len(rows) / cpu
 
 
 def main() -> None:
@@ -156,15 +195,20 @@ def main() -> None:
     worker = parse_worker(
         bench_output("worker_bench.py", args.worker_output, ["--redis-url", redis_url])
     )
-    rows = sample_rows(SAMPLE)
+    predictor = Predictor.load(ROOT / "models" / "d7")
+    rows = sample_rows(predictor, SAMPLE)
     client = redis.Redis.from_url(redis_url)
     prefix = f"capacity:{os.getpid()}:"
     try:
         sizes = redis_bytes(client, prefix, rows)
+        with scratch_schema(args.database_url) as database_url:
+            row_bytes = postgres_bytes(database_url, rows)
+            worker["events_per_cpu_s"] = worker_cpu(
+                predictor, redis_url, database_url, prefix, rows
+            )
     finally:
         for key in client.scan_iter(match=prefix + "*", count=1000):
             client.delete(key)
-    row_bytes = postgres_bytes(args.database_url, rows)
     loads = (load_before, os.getloadavg()[0])
     report(args, api, worker, sizes, row_bytes, loads)
 
@@ -173,23 +217,25 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
     cores, use = worker["cores"], args.utilization
     api_per_core = 1e6 / api["predict_cpu_us"]  # server CPU per request: load-independent
     api_cores = math.ceil(args.predict_rps / (api_per_core * use))
-    worker_processes = math.ceil(args.events_per_second / (worker["events_per_s"] * use))
+    worker_per_core = worker["events_per_cpu_s"]
+    worker_processes = math.ceil(args.events_per_second / (worker_per_core * use))
     rows_per_day = args.installs_per_day * 2  # an install-stage and an early-events prediction
     cache_keys = args.installs_per_day * 8  # CACHE_TTL_SECONDS: 8 days of users
     stream_bytes = 1_000_000 * (sizes["install_entry"] + sizes["scored_entry"])  # STREAM_MAXLEN
     gib = 1024**3
     print(
         f"\nmeasured on {cores:.0f} cores (load generator included), 1-minute load average "
-        f"{loads[0]:.1f} before the benchmarks and {loads[1]:.1f} after:"
+        f"{loads[0]:.1f} at the start of this run and {loads[1]:.1f} at its end:"
     )
     print(
-        f"  API: {api['predict_rps']:,.0f} POST /predict/s with {api['workers']:.0f} processes "
-        f"(p99 {api['p99_ms']:.2f} ms at 70% of that rate); server CPU "
-        f"{api['predict_cpu_us']:.0f} us per request = {api_per_core:,.0f} requests/s per core"
+        f"  API: server CPU {api['predict_cpu_us']:.0f} us per POST /predict = "
+        f"{api_per_core:,.0f} requests/s per core (wrk reached {api['predict_rps']:,.0f}/s with "
+        f"{api['workers']:.0f} processes on the shared cores)"
     )
     print(
-        f"  stream worker: {worker['events_per_s']:,.0f} events/s per process, p99 XADD -> cache "
-        f"{worker['p99_ms']:.0f} ms at 1,000 events/s, RSS {worker['rss_mib']:.0f} MiB"
+        f"  stream worker: {worker_per_core:,.0f} events per CPU-second of its process "
+        f"({SAMPLE:,}-event backlog); worker_bench reached {worker['events_per_s']:,.0f} events/s "
+        f"on the shared cores; RSS {worker['rss_mib']:.0f} MiB"
     )
     print(
         f"  at rest: installs entry {sizes['install_entry']:.0f} B, scored entry "
@@ -198,9 +244,11 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
     )
     print(f"\nplan at {use:.0%} of the measured maximum:")
     print(f"  {args.predict_rps:,.0f} POST /predict/s peak -> {api_cores} API cores")
+    run = max(2, worker_processes)  # a dead worker's entries are claimed by another one
     print(
-        f"  {args.events_per_second:,.0f} events/s peak -> {worker_processes} worker processes "
-        f"(~{worker_processes * worker['rss_mib'] / 1024:.1f} GiB RSS)"
+        f"  {args.events_per_second:,.0f} events/s peak -> {worker_processes} worker "
+        f"process(es) of one core each; run {run} so that one can fail "
+        f"(~{run * worker['rss_mib'] / 1024:.1f} GiB RSS)"
     )
     print(
         f"  Redis: both streams at STREAM_MAXLEN 1,000,000 = {stream_bytes / gib:.2f} GiB; "
