@@ -5,16 +5,22 @@ BIN := $(VENV)/bin
 DATA ?= data/dataset.csv
 MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
+EXTRAS := test,notebook,embedded,mlflow
 
-.PHONY: install test lint train tune notebook bench clean
+.PHONY: install run test lint train tune notebook bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,notebook]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+# API + stream worker + rq worker; embedded Redis and SQLite unless REDIS_URL / DATABASE_URL
+# are set (python -m ops run --help). Ctrl-C stops everything.
+run: install
+	$(BIN)/python -m ops run $(RUN_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

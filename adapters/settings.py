@@ -6,7 +6,10 @@ running; tests pass overrides such as `Settings(redis_url=...)`.
 
 from __future__ import annotations
 
-from pydantic import Field
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +21,19 @@ class Settings(BaseSettings):
     )
 
     model_dir: str = Field("models/d7", description="Model bundle directory.")
-    model_uri: str | None = Field(None, description="Where to fetch the bundle from (optional).")
+    model_uri: str | None = Field(
+        None,
+        description="Registry URI of the bundle (models:/<name>@<alias> or models:/<name>/<version>); "
+        "wins over MODEL_DIR when set.",
+    )
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        description="MLflow tracking and registry store (MODEL_URI, training).",
+    )
+    model_cache_dir: str = Field(
+        str(Path(tempfile.gettempdir()) / "d7-revenue-models"),
+        description="Where bundles fetched from the registry are kept.",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and cache.")
     database_url: str = Field(
         "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
@@ -47,3 +62,10 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(5, gt=0, description="Deliveries before the dead-letter stream.")
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
+
+    @field_validator("model_uri", "api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value):
+        """`API_KEY=` or `MODEL_URI=` (set but empty, as compose files and .env often leave
+        them) means unset, not "the empty key" or "the empty URI"."""
+        return None if isinstance(value, str) and not value.strip() else value

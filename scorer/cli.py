@@ -22,6 +22,10 @@ def _train(args: argparse.Namespace) -> int:
     for subset, values in events.items():
         shown = ", ".join(f"{m}={v['mean']:.4g}±{v['std']:.2g}" for m, v in values.items())
         print(f"  early_events {subset}: {shown}")
+    if args.register:  # MLflow (the `mlflow` extra): params, CV metrics, bundle, new version
+        from ops.model import register_bundle
+
+        register_bundle(args.out)
     return 0
 
 
@@ -69,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, help="training CSV with a revenue column")
     train.add_argument("--out", required=True, help="bundle directory to write")
     train.add_argument("--repeats", type=int, default=3, help="CV repeats of 5 folds (default 3)")
+    train.add_argument(
+        "--register",
+        action="store_true",
+        help="log the run to MLflow (MLFLOW_TRACKING_URI) and register the bundle",
+    )
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict every row of a CSV")

@@ -35,9 +35,10 @@ def database_engine(settings: Settings):
 
 
 def load_predictor(settings: Settings):
-    from scorer.predictor import Predictor
+    """The model of MODEL_DIR, or of MODEL_URI (the MLflow registry) when that is set."""
+    from adapters.model_source import load_predictor as load
 
-    return Predictor.load(settings.model_dir)
+    return load(settings).predictor
 
 
 def streams(

@@ -46,3 +46,10 @@ def test_environment_is_read_without_prefix_and_typed(monkeypatch):
 def test_overrides_win_over_the_environment(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://elsewhere:6379/0")
     assert Settings(redis_url="redis://127.0.0.1:6379/9").redis_url.endswith("/9")
+
+
+def test_blank_optional_values_mean_unset(monkeypatch):
+    monkeypatch.setenv("API_KEY", "")
+    monkeypatch.setenv("MODEL_URI", "  ")
+    settings = Settings()
+    assert settings.api_key is None and settings.model_uri is None

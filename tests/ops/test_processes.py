@@ -1,0 +1,60 @@
+"""The launcher's process handling: output prefixed by service, and a stop that leaves no
+process behind, grandchildren included, even one that ignores SIGTERM."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+
+import psutil
+
+from ops.processes import Services
+
+STUBBORN_FAMILY = """
+import os, signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('grandchild up', flush=True); time.sleep(600)"])
+print(f"parent {os.getpid()} child {child.pid}", flush=True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # leaves its child behind
+time.sleep(600)
+"""
+
+
+def wait_for_output(output: io.StringIO, text: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in output.getvalue():
+        assert time.monotonic() < deadline, f"no {text!r} in {output.getvalue()!r}"
+        time.sleep(0.05)
+    return output.getvalue()
+
+
+def test_stop_leaves_no_process_behind():
+    output = io.StringIO()
+    services = Services(output, stop_seconds=3)
+    service = services.start("family", [sys.executable, "-c", STUBBORN_FAMILY], os.environ)
+    wait_for_output(output, "grandchild up")
+    family = psutil.Process(service.process.pid).children(recursive=True)
+    assert len(family) == 1
+    assert os.getpgid(service.process.pid) == service.process.pid  # a group of its own
+
+    started = time.monotonic()
+    services.stop()
+
+    assert time.monotonic() - started < 15
+    assert service.process.returncode == 0
+    for process in family:
+        assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    assert "family | grandchild up" in output.getvalue()
+
+
+def test_a_service_that_exits_is_reported():
+    services = Services(io.StringIO(), stop_seconds=1)
+    services.start("quick", [sys.executable, "-c", "print('bye')"], os.environ)
+    deadline = time.monotonic() + 15
+    while services.exited() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert services.exited().name == "quick"
+    services.stop()
