@@ -16,8 +16,11 @@ OPENAPI_KEY = "d7.openapi"
 
 @blueprint.get("/model")
 def model_card():
-    predictor = current_services().predictor
-    return json_response({"model_version": predictor.version, "card": predictor.card})
+    services = current_services()
+    predictor = services.predictor
+    return json_response(
+        {"model_version": predictor.version, "source": services.model_source, "card": predictor.card}
+    )
 
 
 @blueprint.get("/healthz")

@@ -104,6 +104,10 @@ class EventsAccepted(BaseModel):
 
 class ModelInfo(BaseModel):
     model_version: str
+    source: dict[str, Any] = Field(
+        description='Where the model was loaded from: {"kind": "directory", "path"} (MODEL_DIR) '
+        'or {"kind": "registry", "uri", "name", "version", ...} (MODEL_URI).'
+    )
     card: dict[str, Any] = Field(description="The bundle's model card (metrics, data, limits).")
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from adapters.cache import PredictionCache
 from adapters.jobs import batch_queue
+from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import EventStream
@@ -56,6 +57,7 @@ class MetricsCounters(PublishCounters):
 class Services:
     settings: Settings
     predictor: Any  # scorer.predictor.Predictor, or a test double with the same interface
+    model_source: dict[str, Any]  # where the model came from (adapters.model_source)
     redis: Any
     engine: Engine
     cache: PredictionCache
@@ -87,14 +89,6 @@ def redis_client(url: str, timeout: float) -> redis_lib.Redis:
     )
 
 
-def load_predictor(settings: Settings):
-    from scorer.predictor import Predictor
-
-    predictor = Predictor.load(settings.model_dir)
-    log.info("model %s loaded from %s", predictor.version, settings.model_dir)
-    return predictor
-
-
 def build_services(
     settings: Settings,
     predictor=None,
@@ -103,7 +97,10 @@ def build_services(
     start_publisher: bool = True,
 ) -> Services:
     metrics = ApiMetrics()
-    predictor = predictor if predictor is not None else load_predictor(settings)
+    if predictor is None:
+        predictor, model_source = load_predictor(settings)
+    else:
+        model_source = {"kind": "injected"}
     request_redis = (
         redis if redis is not None else redis_client(settings.redis_url, REDIS_TIMEOUT_SECONDS)
     )
@@ -118,6 +115,7 @@ def build_services(
     services = Services(
         settings=settings,
         predictor=predictor,
+        model_source=model_source,
         redis=request_redis,
         engine=engine,
         cache=PredictionCache(request_redis, settings.cache_prefix, settings.cache_ttl_seconds),

@@ -20,6 +20,7 @@ def test_model_card(client):
     body = client.get("/model").get_json()
     assert body == {
         "model_version": "fake-1",
+        "source": {"kind": "injected"},
         "card": {"version": "fake-1", "target": "D7 revenue", "metrics": {"mae": 0.1}},
     }
 

@@ -151,6 +151,25 @@ def test_the_worker_and_rq_jobs_serve_the_registry_model(
         predictor_for.cache_clear()
 
 
+def test_the_api_serves_the_registry_model_and_says_so(
+    mlflow_client, tracking_uri, two_versions, tmp_path, fake_redis, sqlite_url
+):
+    from api.app import create_app
+
+    _, second = two_versions
+    registry.promote(mlflow_client, second.version)
+    settings = settings_for(
+        tracking_uri, tmp_path, model_uri="models:/d7-revenue@champion", database_url=sqlite_url
+    )
+    app = create_app(settings, redis=fake_redis, start_publisher=False)
+    body = app.test_client().get("/model").get_json()
+    assert body["model_version"] == "d7-retrained-test"
+    assert body["source"]["kind"] == "registry" and body["source"]["version"] == "2"
+    answer = app.test_client().post("/predict", json={"country": "es", "event_2": 10}).get_json()
+    assert answer["model_version"] == "d7-retrained-test"
+    app.extensions["d7"].close()
+
+
 def test_model_commands_log_promote_and_show(tracking_uri, two_versions, monkeypatch, capsys):
     from ops.cli import main
 
