@@ -54,6 +54,21 @@ def cache_value(prediction: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+SET_MANY_PAGE = 1000
+"""Keys written per script call (Redis runs nothing else while a script runs)."""
+
+_SET_EACH = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'EX', ARGV[#ARGV])
+end
+return #KEYS
+"""
+"""SET key value EX ttl for every key, in order, in one command: one SET per key in a pipeline
+costs redis-py far more CPU, packing and parsing each command (`cache` and `send+ack` in
+bench/worker_stages.py). The keys of one call must live on one server, as they do with the
+single Redis of REDIS_URL."""
+
+
 class PredictionCache:
     """Latest prediction per user, with a TTL; entries without a user_id are not cached."""
 
@@ -75,22 +90,22 @@ class PredictionCache:
         return self.set_many([prediction])
 
     def set_many(self, predictions: Iterable[Mapping[str, Any]], pipeline=None) -> int:
-        """Cache many predictions in one pipeline round trip; returns how many were written.
+        """Cache many predictions in one round trip; returns how many were written.
 
         Later entries win over earlier ones for the same user, so pass them in time order. With
-        `pipeline` the SETs are only queued on it, for the caller to send with other commands.
+        `pipeline` the writes are only queued on it, for the caller to send with other commands.
         """
-        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
-        written = 0
+        keys, values = [], []
         for prediction in predictions:
-            if not prediction.get("user_id"):
-                continue
-            value = orjson.dumps(cache_value(prediction))
-            # plain SET ... EX: redis-py's set() adds an argument check costing as much again
-            pipe.execute_command(
-                "SET", self.key(prediction["user_id"]), value, "EX", self.ttl_seconds
-            )
-            written += 1
-        if written and pipeline is None:
+            if prediction.get("user_id"):
+                keys.append(self.key(prediction["user_id"]))
+                values.append(orjson.dumps(cache_value(prediction)))
+        if not keys:
+            return 0
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
+        for start in range(0, len(keys), SET_MANY_PAGE):
+            page = slice(start, start + SET_MANY_PAGE)
+            pipe.eval(_SET_EACH, len(keys[page]), *keys[page], *values[page], self.ttl_seconds)
+        if pipeline is None:
             pipe.execute()
-        return written
+        return len(keys)

@@ -63,6 +63,18 @@ def test_set_many_uses_one_round_trip(fake_redis):
     assert len(fake_redis.keys("prediction:*")) == 50
 
 
+def test_set_many_over_several_script_pages_keeps_order_and_ttl(client, monkeypatch):
+    monkeypatch.setattr("adapters.cache.SET_MANY_PAGE", 3)
+    cache = PredictionCache(client, prefix="p:", ttl_seconds=500)
+    written = cache.set_many(
+        [prediction(str(i % 4), float(i)) for i in range(10)] + [prediction(None)]
+    )
+    assert written == 10
+    assert [cache.get(str(u))["predicted_revenue"] for u in range(4)] == [8.0, 9.0, 6.0, 7.0]
+    assert all(490 <= client.ttl(f"p:{u}") <= 500 for u in range(4))
+    assert cache.set_many([]) == 0
+
+
 def test_cache_value_takes_scored_at_from_created_at_of_a_row():
     from datetime import datetime
 
