@@ -19,7 +19,11 @@ def model_card():
     services = current_services()
     predictor = services.predictor
     return json_response(
-        {"model_version": predictor.version, "source": services.model_source, "card": predictor.card}
+        {
+            "model_version": predictor.version,
+            "source": services.model_source,
+            "card": predictor.card,
+        }
     )
 
 

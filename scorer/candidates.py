@@ -225,7 +225,7 @@ def contenders(config: TrainingConfig) -> list[Contender]:
     def hurdle(kind: str) -> Callable:
         return lambda f, r: HurdleCandidate.fit(f, r, kind, config)
 
-    variants = [p for p in (1.2, 1.8) if abs(p - chosen_power) > 1e-9]
+    variants = [p for p in (1.2, 1.5, 1.8) if abs(p - chosen_power) > 1e-9]
     return [
         Contender("mean", "baseline", MeanBaseline.fit),
         Contender("event_2 x country rate", "baseline", CountryRateBaseline.fit),

@@ -61,12 +61,12 @@ class TrainingConfig:
     `python -m scorer tune` (its table is models/tuning.csv); the rest are fixed by design."""
 
     events: StageParams = field(
-        default_factory=lambda: StageParams(200, 0.05, 6, 1.0, 1.0, 1.0, 1.0, 1.5)
+        default_factory=lambda: StageParams(200, 0.05, 6, 1.0, 1.0, 1.0, 1.0, 1.8)
     )
     install: StageParams = field(
         default_factory=lambda: StageParams(100, 0.05, 4, 5.0, 0.8, 1.0, 1.0, 1.5)
     )
-    k_rate: float = 0.1
+    k_rate: float = 1.0
     k_revenue: float = 50.0
     interval_folds: int = 3
     coverage: float = 0.8

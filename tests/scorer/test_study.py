@@ -96,6 +96,7 @@ def test_the_tuned_settings_beside_the_configuration():
                         ("excl_anomalous", "spearman"),
                         ("excl_anomalous", "decile_mape"),
                         ("excl_anomalous", "total_ratio"),
+                        ("all", "total_ratio"),
                     )
                 },
             },
