@@ -82,8 +82,12 @@ class PredictionCache:
 
     def get(self, user_id: str) -> dict[str, Any] | None:
         """The cached prediction of `user_id`, or None when absent or expired."""
-        raw = self.redis.get(self.key(user_id))
+        raw = self.get_json(user_id)
         return None if raw is None else json.loads(raw)
+
+    def get_json(self, user_id: str) -> bytes | None:
+        """The cached prediction as the JSON text it was stored as (for serving it unchanged)."""
+        return self.redis.get(self.key(user_id))
 
     def set(self, prediction: Mapping[str, Any]) -> int:
         """Cache one prediction; returns 1 if cached, 0 if it has no user_id."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Blueprint, request
+import orjson
+from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,12 +59,14 @@ def user_prediction(user_id: str):
         raise invalid_field("user_id", f"must be 1 to {MAX_USER_ID} characters")
     redis_up = True
     try:
-        cached = services.cache.get(user_id)
+        cached = services.cache.get_json(user_id)
+        if cached is not None:
+            orjson.loads(cached)  # served as stored, once known to be JSON
     except (RedisError, ValueError) as error:
         log.warning("cache read failed for %r: %s", user_id, error)
         cached, redis_up = None, not isinstance(error, RedisError)
-    if cached is not None:
-        return json_response(cached)
+    if cached is not None:  # the worker stored exactly the JSON this endpoint returns
+        return Response(cached, mimetype="application/json")
     try:
         row = services.store.latest_for_user(user_id)
     except SQLAlchemyError as error:

@@ -1,7 +1,7 @@
 """Publishing the API's predictions to the scored stream, off the request path.
 
 A request only appends its items to an in-memory buffer; a background thread encodes them and
-sends them in pipelined XADD batches, so under load many requests share one round trip to Redis.
+sends them in batches, one command each, so under load many requests share one round trip to Redis.
 While Redis is unreachable the items stay in the buffer (bounded: the oldest are dropped first,
 counted and logged) and are sent when Redis answers again.
 """
@@ -16,16 +16,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from adapters.stream import EventStream
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
-"""Entries per pipeline round trip."""
-MIN_FLUSH_INTERVAL = 0.02
-"""Seconds between two sends: a lone item goes at once; under load items share a pipeline (a
-pipeline costs far more than one more entry in it) and the thread rarely takes the GIL."""
+"""Entries per round trip to Redis."""
+MIN_FLUSH_INTERVAL = 0.05
+"""Seconds between two sends: a lone item goes at once; under load items share a round trip (a
+round trip costs far more than one more entry in it) and the thread rarely takes the GIL."""
 RETRY_MIN_SECONDS = 0.05
 RETRY_MAX_SECONDS = 2.0
 """Backoff between attempts while Redis is unreachable."""
@@ -68,6 +70,7 @@ class StreamPublisher:
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
+        self._target = EventStream(redis, stream, maxlen)
         self.capacity = capacity
         self.counters = counters or PublishCounters()
         self.encode = encode
@@ -132,27 +135,24 @@ class StreamPublisher:
         if not encoded:
             return True
         batch = [item for item, _ in encoded]
-        pipe = self.redis.pipeline(transaction=False)
-        for _, fields in encoded:
-            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         try:
-            results = pipe.execute(raise_on_error=False)
+            self._target.append_many(fields for _, fields in encoded)
         except UNREACHABLE:
             self._put_back(batch)
             self._failures_unlogged += 1
             self.counters.failed()
             self._maybe_log()
             return False
-        except RedisError as error:  # the server answered, but not to the pipeline: keep trying
-            log.warning("scored stream: pipeline failed: %s", error)
+        except ResponseError as error:  # Redis refused the entries (e.g. the key has another type)
+            log.error("scored stream: Redis rejected %d entries: %s", len(batch), error)
+            self.counters.dropped(len(batch), "rejected")
+            return True
+        except RedisError as error:  # the server answered, but not to the command: keep trying
+            log.warning("scored stream: send failed: %s", error)
             self._put_back(batch)
             self.counters.failed()
             return False
-        rejected = [result for result in results if isinstance(result, Exception)]
-        if rejected:
-            log.error("scored stream: Redis rejected %d entries: %s", len(rejected), rejected[0])
-            self.counters.dropped(len(rejected), "rejected")
-        self.counters.published(len(batch) - len(rejected))
+        self.counters.published(len(batch))
         self.counters.buffered(len(self._pending))
         return True
 
