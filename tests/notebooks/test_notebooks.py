@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scorer import study
-from scorer.comparison import summary_table
+from scorer.analysis import study
+from scorer.analysis.comparison import summary_table
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorer.business import cohort_noise, population_stability, roas_simulation
+from scorer.analysis.business import cohort_noise, population_stability, roas_simulation
 
 
 def test_bid_rules_on_a_tiny_cohort():

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorer.candidates import (
+from scorer.analysis.candidates import (
     BoostedCandidate,
     CountryRateBaseline,
     MeanBaseline,
@@ -13,9 +13,9 @@ from scorer.candidates import (
     leakage_contenders,
     tweedie,
 )
+from scorer.analysis.hurdle import HurdleCandidate
 from scorer.evaluate import cross_validate, drop_events
 from scorer.features import FeaturePipeline
-from scorer.hurdle import HurdleCandidate
 from scorer.schema import TEXT_COLUMNS
 from scorer.train import fit_models
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scorer.candidates import Contender, CountryRateBaseline, MeanBaseline
-from scorer.comparison import compare, mean_std, summary_table
+from scorer.analysis.candidates import Contender, CountryRateBaseline, MeanBaseline
+from scorer.analysis.comparison import compare, mean_std, summary_table
 from scorer.train import fit_predictor
 
 

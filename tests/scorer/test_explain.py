@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorer import explain
+from scorer.analysis import explain
 from scorer.evaluate import drop_events
 
 

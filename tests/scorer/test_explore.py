@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorer import explore
-from scorer.diagnostics import (
+from scorer.analysis import explore
+from scorer.analysis.diagnostics import (
     calibration_by_segment,
     coverage_by_prediction,
     coverage_by_segment,

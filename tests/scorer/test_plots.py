@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from scorer import explore, model_plots, plots
-from scorer.business import roas_simulation
-from scorer.diagnostics import coverage_by_segment, normalised_segments
+from scorer.analysis import explore, model_plots, plots
+from scorer.analysis.business import roas_simulation
+from scorer.analysis.diagnostics import coverage_by_segment, normalised_segments
 
 
 def figures(frame, revenue):

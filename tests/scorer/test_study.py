@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorer import study
+from scorer.analysis import study
 from scorer.synth import synthetic_records
 from scorer.train import TrainingConfig
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .metrics import normalized_gini
-from .normalize import map_unique
-from .quality import country_rates
+from ..metrics import normalized_gini
+from ..normalize import map_unique
+from ..quality import country_rates
 
 
 def exposure(frame: pd.DataFrame) -> np.ndarray:

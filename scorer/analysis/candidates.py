@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from .data import validate_frame
-from .features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
-from .normalize import map_unique
-from .schema import STAGE_EVENTS, STAGE_INSTALL
-from .train import StageParams, TrainingConfig
+from ..data import validate_frame
+from ..features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
+from ..normalize import map_unique
+from ..schema import STAGE_EVENTS, STAGE_INSTALL
+from ..train import StageParams, TrainingConfig
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -214,8 +214,8 @@ class BoostedCandidate:
 
 def contenders(config: TrainingConfig) -> list[Contender]:
     """Baselines, candidates and the chosen model, in the order the comparison shows them."""
+    from ..train import fit_predictor
     from .hurdle import HurdleCandidate  # the hurdle family lives in its own module
-    from .train import fit_predictor
 
     chosen_power = config.events.tweedie_variance_power
 

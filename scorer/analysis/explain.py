@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from .data import validate_frame
-from .features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
-from .predictor import Predictor
-from .schema import STAGE_EVENTS, STAGE_INSTALL
+from ..data import validate_frame
+from ..features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
+from ..predictor import Predictor
+from ..schema import STAGE_EVENTS, STAGE_INSTALL
 
 TREES_BASE = "trees: base value"
 EXPOSURE = "offset: log exposure (event_2 + event_3)"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..evaluate import SUBSETS, cross_validate
+from ..schema import STAGE_EVENTS, STAGE_INSTALL
+from ..train import SEED
 from .candidates import Contender
-from .evaluate import SUBSETS, cross_validate
-from .schema import STAGE_EVENTS, STAGE_INSTALL
-from .train import SEED
 
 METRIC_NAMES = {
     "mae": "MAE",

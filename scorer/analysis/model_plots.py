@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import metrics
+from .. import metrics
 from .business import PERFECT
 from .plots import REVENUE, new_figure
 

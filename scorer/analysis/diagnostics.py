@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .normalize import map_unique
+from .. import metrics
+from ..normalize import map_unique
 
 SEGMENT_KINDS = {"country": "country", "platform": "platform", "source": "source"}
 MIN_SEGMENT_USERS = 30

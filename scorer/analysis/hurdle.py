@@ -16,11 +16,11 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import KFold
 
+from ..data import validate_frame
+from ..features import FeaturePipeline
+from ..schema import STAGE_EVENTS, STAGE_INSTALL
+from ..train import StageParams, TrainingConfig
 from .candidates import STAGE_KEYS, as_predictions, stage_rows, xgb_params
-from .data import validate_frame
-from .features import FeaturePipeline
-from .schema import STAGE_EVENTS, STAGE_INSTALL
-from .train import StageParams, TrainingConfig
 
 KINDS = ("gamma", "lognormal")
 SIGMA_FOLDS = 2

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import read_records
-from .evaluate import outside
-from .quality import rate_anomalies
-from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
-from .train import TrainingConfig
-from .tuning import choose
+from ..data import read_records
+from ..evaluate import outside
+from ..quality import rate_anomalies
+from ..schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
+from ..train import TrainingConfig
+from ..tuning import choose
 
 DATA_ENV = "D7_DATA"
 """Environment variable naming the training CSV (relative paths start at the project root)."""
