@@ -20,6 +20,7 @@ import xgboost as xgb
 from ..data import validate_frame
 from ..features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
 from ..normalize import map_unique
+from ..quality import country_rates
 from ..schema import STAGE_EVENTS, STAGE_INSTALL
 from ..train import StageParams, TrainingConfig
 
@@ -73,18 +74,9 @@ class CountryRateBaseline:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, revenue: np.ndarray) -> CountryRateBaseline:
-        data = pd.DataFrame(
-            {
-                "country": map_unique(frame["country"], "country").to_numpy(),
-                "revenue": np.asarray(revenue, float),
-                "event_2": frame["event_2"].to_numpy(float),
-            }
-        )
-        table = data.groupby("country").agg(
-            users=("revenue", "size"), revenue=("revenue", "sum"), event_2=("event_2", "sum")
-        )
+        table = country_rates(frame, revenue)
         rated = table[table.event_2 > 0]
-        rate = rated.revenue / rated.event_2
+        rate = rated.rate
         per_user = table.revenue / table.users
         return cls(
             rate.to_dict(),
