@@ -275,6 +275,31 @@ def test_sigterm_stops_a_worker_whose_commit_waits_on_a_lock(redis_client, servi
     assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
 
+def test_second_sigterm_stops_a_worker_whose_commit_never_ends(
+    redis_client, service_settings, spawn
+):
+    """The documented "a second signal stops at once", even while the commit thread is stuck in
+    the database (the statement timeout is far off here); nothing uncommitted is acknowledged."""
+    records, ids, users = events(200, seed=11)
+    settings = small_batches(service_settings).model_copy(
+        update={"worker_statement_timeout_ms": 120_000}
+    )
+    push(redis_client, settings, records, ids)
+    with row_held(settings.database_url, ids[5]) as someone_waits:
+        worker = spawn(settings, "run", "--consumer", "w1")
+        wait_for(someone_waits, 60, "the worker's INSERT waiting on the lock")
+        worker.send_signal(signal.SIGTERM)
+        wait_for(lambda: "finishing the current batch" in log_text(worker), 10, "first SIGTERM")
+        worker.send_signal(signal.SIGTERM)
+        try:
+            assert worker.wait(timeout=10) == 128 + signal.SIGTERM, log_text(worker)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 10 s after two SIGTERMs:\n{log_text(worker)[-2000:]}")
+        assert acked(redis_client, settings) == row_count(settings.database_url)
+    finish(spawn, settings, consumer="w1")
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)
+
+
 def test_worker_refuses_to_run_on_a_database_without_migrations(
     service_settings, empty_database_url, spawn
 ):
