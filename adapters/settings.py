@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     worker_block_ms: int = Field(1000, ge=0, description="How long XREADGROUP blocks.")
     claim_idle_ms: int = Field(60000, ge=0, description="Idle time before XAUTOCLAIM takes over.")
     max_deliveries: int = Field(5, gt=0, description="Deliveries before the dead-letter stream.")
+    worker_statement_timeout_ms: int = Field(
+        10000,
+        ge=0,
+        description="Longest a stream worker's Postgres statement may run or wait for a lock "
+        "(statement_timeout; 0: no limit). Past it the batch is retried, so a stuck commit "
+        "cannot keep the worker from stopping.",
+    )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
 

@@ -36,16 +36,33 @@ from adapters.orm import ROW_COLUMNS, predictions
 _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
 
-def make_engine(url: str, **options: Any) -> Engine:
+def make_engine(url: str, statement_timeout_ms: int | None = None, **options: Any) -> Engine:
     """An engine for `url` with pre-ping, so connections dropped by a restart are replaced, and
-    (on Postgres) a 5 s connect timeout, so an unreachable server fails fast instead of hanging."""
+    (on Postgres) a 5 s connect timeout, so an unreachable server fails fast instead of hanging.
+
+    `statement_timeout_ms` (Postgres): the server cancels a statement that runs, or waits for a
+    lock, longer than that (an OperationalError); SQLite waits for a lock 5 s at most anyway.
+    """
     options.setdefault("pool_pre_ping", True)
     if url.startswith("postgresql+psycopg2"):
         options.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif statement_timeout_ms:
+        event.listen(engine, "do_connect", _statement_timeout(statement_timeout_ms))
     return engine
+
+
+def _statement_timeout(milliseconds: int):
+    """A `do_connect` hook adding `-c statement_timeout=...` to libpq's startup options, after
+    any the URL has (such as a search_path): no extra round trip per connection."""
+
+    def add_option(_dialect, _record, _cargs, cparams) -> None:
+        option = f"-c statement_timeout={int(milliseconds)}"
+        cparams["options"] = f"{cparams.get('options', '')} {option}".strip()
+
+    return add_option
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

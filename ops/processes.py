@@ -3,7 +3,9 @@
 Each command runs in a process group of its own, so a Ctrl-C in the terminal reaches only the
 launcher, which then stops the services in order: SIGTERM to each (gunicorn drains its requests,
 the stream worker finishes its batch, rq its job), SIGKILL to whatever is left in a group after
-the grace period, so no grandchild (gunicorn workers, rq's scheduler) outlives `make run`.
+the grace period, so no grandchild (gunicorn workers, rq's scheduler) outlives `make run`. A
+service still running then also loses the descendants that left its group (rq's work horse calls
+setpgrp()), found from its process tree before it is killed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,14 @@ def _group_alive(pgid: int) -> bool:
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    """Every process below `pid`, whatever its process group; empty once `pid` is gone."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 class Services:
@@ -123,7 +135,11 @@ class Services:
             service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop within %.0f s: SIGKILL", service.name, self.stop_seconds)
+            strays = _descendants(service.process.pid)  # now: the kill makes them orphans
             _signal_group(service.process.pid, signal.SIGKILL)
+            for stray in strays:  # psutil checks it is still the same process
+                with contextlib.suppress(psutil.Error):
+                    stray.kill()
             service.process.wait(timeout=5)
 
     @staticmethod

@@ -11,8 +11,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from adapters.stream import EventStream, read_groups
 from worker.faults import Backoff, is_transient
@@ -92,45 +93,60 @@ class StreamWorker:
         self._totals, self._in_flight = Outcome(), None
         taken, connected = 0, False
         pending_cursors: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
-            while not self.stopping:
-                try:
-                    if not connected:
-                        self._settle()
-                        self._setup()
-                        connected = True
-                        pending_cursors = {stream.name: "0" for stream in self.streams}
-                    recovering = bool(pending_cursors)
-                    if recovering:
-                        batch = self._read_own_pending(pending_cursors)
-                    else:
-                        batch = self._claim() or self._read_new()
-                    if batch:
-                        taken += len(batch)
-                        prepared = self.handler.prepare(batch)
-                        self._collect()
-                        if self.pipelined and self._is_full(batch):
-                            self._in_flight = committer.submit(self.handler.commit, prepared)
-                        else:
-                            self._totals += self.handler.commit(prepared)
-                    elif until_empty and not recovering and self._claim_done():
-                        self._collect()  # a failed last commit means more to do: not empty
-                        break
-                    if max_messages is not None and taken >= max_messages:
-                        self._collect()
-                        break
-                    self.backoff.reset()
-                    self._housekeeping()
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
+        while not self.stopping:
+            try:
+                if not connected:
                     self._settle()
-                    connected = False
-                    delay = self.backoff.next()
-                    log.warning("%s; retrying in %.1f s", error, delay)
-                    self._sleep(delay)
-            self._settle()  # stopping: a commit that fails now leaves its entries pending
+                    self._setup()
+                    connected = True
+                    pending_cursors = {stream.name: "0" for stream in self.streams}
+                recovering = bool(pending_cursors)
+                if recovering:
+                    batch = self._read_own_pending(pending_cursors)
+                else:
+                    batch = self._claim() or self._read_new()
+                if batch:
+                    taken += len(batch)
+                    prepared = self.handler.prepare(batch)
+                    self._collect()
+                    if self.pipelined and self._is_full(batch):
+                        self._in_flight = self._commit_in_background(prepared)
+                    else:
+                        self._totals += self.handler.commit(prepared)
+                elif until_empty and not recovering and self._claim_done():
+                    self._collect()  # a failed last commit means more to do: not empty
+                    break
+                if max_messages is not None and taken >= max_messages:
+                    self._collect()
+                    break
+                self.backoff.reset()
+                self._housekeeping()
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                self._settle()
+                connected = False
+                delay = self.backoff.next()
+                log.warning("%s; retrying in %.1f s", error, delay)
+                self._sleep(delay)
+        self._settle()  # stopping: a commit that fails now leaves its entries pending
         return self._totals
+
+    def _commit_in_background(self, prepared) -> Future:
+        """`handler.commit(prepared)` in a daemon thread. Not a ThreadPoolExecutor: its threads
+        are joined when the interpreter exits, so a commit stuck in a server would keep the
+        process alive after a second signal (a hard stop), which must leave at once."""
+        future: Future = Future()
+
+        def commit() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(self.handler.commit(prepared))
+            except BaseException as error:  # the waiting thread re-raises it
+                future.set_exception(error)
+
+        threading.Thread(target=commit, name="commit", daemon=True).start()
+        return future
 
     def _is_full(self, batch: Batch) -> bool:
         """A stream gave a whole page: more entries are probably waiting."""

@@ -30,8 +30,15 @@ def redis_client(settings: Settings, block_ms: int | None = None) -> redis.Redis
 def database_engine(settings: Settings):
     """The worker's engine: two connections (one per thread), no pre-ping. A ping is a round trip
     per batch; a connection dropped by a restart fails its statement instead, SQLAlchemy then
-    replaces the pool's connections, and the worker retries the batch after its backoff."""
-    return make_engine(settings.database_url, pool_size=2, pool_pre_ping=False)
+    replaces the pool's connections, and the worker retries the batch after its backoff. A
+    statement stuck behind another transaction's lock fails the same way after
+    WORKER_STATEMENT_TIMEOUT_MS, so a stop request is never held up by it for longer."""
+    return make_engine(
+        settings.database_url,
+        statement_timeout_ms=settings.worker_statement_timeout_ms,
+        pool_size=2,
+        pool_pre_ping=False,
+    )
 
 
 def load_predictor(settings: Settings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import time
 
@@ -20,6 +21,25 @@ print(f"parent {os.getpid()} child {child.pid}", flush=True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # leaves its child behind
 time.sleep(600)
 """
+
+ESCAPING_CHILD = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # waits for its child, as rq waits for its horse
+child = os.fork()
+if child == 0:
+    os.setpgrp()  # as rq's work horse does: a process group of its own
+    print(f"horse {os.getpid()} up", flush=True)
+    time.sleep(600)
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def wait_for_output(output: io.StringIO, text: str, timeout: float = 15) -> str:
@@ -58,3 +78,31 @@ def test_a_service_that_exits_is_reported():
         time.sleep(0.05)
     assert services.exited().name == "quick"
     services.stop()
+
+
+def test_stop_kills_a_child_that_left_the_process_group():
+    """rq's work horse calls setpgrp(): a SIGKILL of its parent's group misses it, so the
+    launcher would report "stopped" with the horse still running its job."""
+    output = io.StringIO()
+    services = Services(output, stop_seconds=1)
+    service = services.start("rq", [sys.executable, "-c", ESCAPING_CHILD], os.environ)
+    horses: list[psutil.Process] = []
+    try:
+        wait_for_output(output, " up")
+        horses = psutil.Process(service.process.pid).children()
+        (horse,) = horses
+        assert f"horse {horse.pid} up" in output.getvalue()
+        assert os.getpgid(horse.pid) != os.getpgid(service.process.pid)
+
+        services.stop()
+
+        assert service.process.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 5  # killed, then reaped by init (its parent is gone)
+        while not gone(horse):
+            assert time.monotonic() < deadline, f"the horse is still running: {horse}"
+            time.sleep(0.05)
+    finally:
+        services.stop()
+        for horse in horses:
+            if horse.is_running():
+                horse.kill()

@@ -6,10 +6,13 @@ the server (the servers themselves are shared with other test runs and are never
 """
 
 import signal
+import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from stream_checks import (
     acked,
     assert_exactly_once_and_cached,
@@ -214,6 +217,87 @@ def test_sigterm_finishes_and_acks_the_current_batch(
     build_worker(service_settings, predictor, redis_client, engine).run(until_empty=True)
     engine.dispose()
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+
+
+@contextmanager
+def row_held(database_url, event_id):
+    """An uncommitted row with `event_id`: a worker inserting that event waits for this
+    transaction to end (ON CONFLICT must know whether it commits), as it would behind any long
+    transaction or lock. Yields a check: is some session waiting on it?"""
+    engine = sqlalchemy.create_engine(database_url)
+    holder = engine.connect()
+    transaction = holder.begin()
+    holder.execute(
+        sqlalchemy.text(
+            "INSERT INTO predictions (event_id, source, stage, input, predicted_revenue, lower,"
+            " upper, model_version) VALUES (:event_id, 'api', 'install', '{}', 0, 0, 0, 'held')"
+        ),
+        {"event_id": event_id},
+    )
+    backend = holder.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one()
+    waiting = sqlalchemy.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE :backend = ANY(pg_blocking_pids(pid))"
+    )
+
+    def someone_waits() -> bool:
+        # asked on another connection: the holder's view is frozen for its transaction
+        with engine.connect() as connection:
+            return connection.execute(waiting, {"backend": backend}).scalar_one() > 0
+
+    try:
+        yield someone_waits
+    finally:
+        transaction.rollback()
+        holder.close()
+        engine.dispose()
+
+
+def test_sigterm_stops_a_worker_whose_commit_waits_on_a_lock(redis_client, service_settings, spawn):
+    """The commit thread waits in its INSERT while the main thread has read the next batch and
+    waits for it: the first SIGTERM must still stop the worker (the statement times out, the
+    batch stays pending), not leave it waiting as long as the other transaction lasts."""
+    records, ids, users = events(200, seed=10)
+    settings = small_batches(service_settings).model_copy(
+        update={"worker_statement_timeout_ms": 1000}
+    )
+    push(redis_client, settings, records, ids)
+    with row_held(settings.database_url, ids[5]) as someone_waits:
+        worker = spawn(settings, "run", "--consumer", "w1")
+        wait_for(someone_waits, 60, "the worker's INSERT waiting on the lock")
+        worker.send_signal(signal.SIGTERM)
+        try:
+            assert worker.wait(timeout=15) == 0, log_text(worker)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 15 s after SIGTERM:\n{log_text(worker)[-2000:]}")
+        assert "statement timeout" in log_text(worker)
+        assert acked(redis_client, settings) == row_count(settings.database_url)
+    finish(spawn, settings, consumer="w1")
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)
+
+
+def test_second_sigterm_stops_a_worker_whose_commit_never_ends(
+    redis_client, service_settings, spawn
+):
+    """The documented "a second signal stops at once", even while the commit thread is stuck in
+    the database (the statement timeout is far off here); nothing uncommitted is acknowledged."""
+    records, ids, users = events(200, seed=11)
+    settings = small_batches(service_settings).model_copy(
+        update={"worker_statement_timeout_ms": 120_000}
+    )
+    push(redis_client, settings, records, ids)
+    with row_held(settings.database_url, ids[5]) as someone_waits:
+        worker = spawn(settings, "run", "--consumer", "w1")
+        wait_for(someone_waits, 60, "the worker's INSERT waiting on the lock")
+        worker.send_signal(signal.SIGTERM)
+        wait_for(lambda: "finishing the current batch" in log_text(worker), 10, "first SIGTERM")
+        worker.send_signal(signal.SIGTERM)
+        try:
+            assert worker.wait(timeout=10) == 128 + signal.SIGTERM, log_text(worker)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 10 s after two SIGTERMs:\n{log_text(worker)[-2000:]}")
+        assert acked(redis_client, settings) == row_count(settings.database_url)
+    finish(spawn, settings, consumer="w1")
+    assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
 
 def test_worker_refuses_to_run_on_a_database_without_migrations(
