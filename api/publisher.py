@@ -90,13 +90,13 @@ class StreamPublisher:
         with self._lock:
             overflow = len(self._pending) + len(entries) - self.capacity
             if overflow > 0:
-                self._drop_oldest(overflow, entries)
+                self._drop_oldest(overflow)
             self._pending.extend(entries[-self.capacity :] if overflow > 0 else entries)
             size = len(self._pending)
         self.counters.buffered(size)
         self._wake.set()
 
-    def _drop_oldest(self, overflow: int, incoming: list) -> None:
+    def _drop_oldest(self, overflow: int) -> None:
         """Make room (caller holds the lock): the oldest buffered entries go first."""
         from_buffer = min(overflow, len(self._pending))
         for _ in range(from_buffer):

@@ -27,6 +27,8 @@ from .train import TrainingConfig, fit_predictor
 
 LIBRARIES = ("xgboost-cpu", "numpy", "pandas", "scikit-learn", "scipy")
 PREDICT_CHUNK = 100_000
+PREDICTION_COLUMNS = ("predicted_revenue", "lower", "upper", "stage")
+"""What `Predictor.predict_batch` returns, as `predict` writes it after the user id."""
 CV_FOLDS = 5
 
 
@@ -111,13 +113,9 @@ def predict_file(
     ):
         chunk = frame.iloc[start : start + PREDICT_CHUNK]
         parts.append(predictor.predict_batch(chunk))
-    predicted = (
-        pd.concat(parts)
-        if parts
-        else pd.DataFrame(columns=["predicted_revenue", "lower", "upper", "stage"])
-    )
+    predicted = pd.concat(parts) if parts else pd.DataFrame(columns=PREDICTION_COLUMNS)
     result = pd.DataFrame({"user_id": frame["user_id"].to_numpy()})
-    for column in ("predicted_revenue", "lower", "upper", "stage"):
+    for column in PREDICTION_COLUMNS:
         result[column] = predicted[column].to_numpy()
     result["model_version"] = predictor.version
     Path(out).parent.mkdir(parents=True, exist_ok=True)

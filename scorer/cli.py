@@ -10,8 +10,6 @@ from pathlib import Path
 
 from .data import DataError
 
-OUTPUT_COLUMNS = ("user_id", "predicted_revenue", "lower", "upper", "stage", "model_version")
-
 
 def _train(args: argparse.Namespace) -> int:
     from .bundle import train_bundle

@@ -55,7 +55,6 @@ class FlatForest:
         self.threshold = self.threshold.ravel()
         self.leaf = self.leaf.ravel()
         self.trees = count
-        self._internal = internal
         starts = np.arange(count, dtype=np.intp) * internal
         self._starts = starts
         self._child_offset = 1 - starts  # child = 2 * flat - start + 1 + right

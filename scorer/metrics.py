@@ -10,9 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-SEGMENT_COLUMNS = ("country", "platform", "source")
-"""Columns along which calibration is reported."""
-
 
 def mae(y_true, y_pred) -> float:
     return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))

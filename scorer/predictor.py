@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -163,8 +162,3 @@ class Predictor:
             RatioIntervals.from_dict(intervals) if intervals else None,
             json.loads(card_path.read_text()) if card_path.is_file() else {},
         )
-
-
-def threads_for_training() -> int:
-    """Training may use every core; serving always uses one thread per process."""
-    return max(1, len(os.sched_getaffinity(0)))
