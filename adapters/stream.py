@@ -1,19 +1,21 @@
 """Redis Streams: the text encoding of install events and scored entries, and `EventStream`.
 
-Stream fields are flat strings. Decoding happens per entry so that one bad entry (a poison
+Install-event fields are flat strings, one per record column; a scored entry is one field
+holding the prediction as JSON. Decoding happens per entry so that one bad entry (a poison
 message) raises on its own and never holds back the rest of a batch.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import orjson
 from redis.exceptions import ResponseError
 
+from adapters.cache import iso_timestamp
 from scorer.schema import RECORD_COLUMNS
 
 META_FIELDS = ("event_id", "sent_at")
@@ -60,7 +62,7 @@ def to_field(value: Any) -> str:
             raise ValueError(f"not a finite number: {value!r}")
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        return iso_timestamp(value)
     return str(value)
 
 
@@ -106,53 +108,84 @@ def decode_install_event(fields: Mapping | None) -> InstallEvent:
     return InstallEvent(record, event_id, sent_at)
 
 
-def encode_scored(prediction: Mapping[str, Any]) -> dict[str, str]:
-    """Stream fields of one prediction made by the API (`input` as JSON, numbers as text)."""
-    fields = {name: to_field(prediction.get(name)) for name in SCORED_FIELDS if name != "input"}
-    fields["input"] = json.dumps(prediction.get("input") or {}, separators=(",", ":"))
-    if not fields["created_at"]:
-        fields["created_at"] = datetime.now(UTC).isoformat()
-    return fields
+SCORED_FIELD = "prediction"
+"""The one field of a scored-stream entry: the prediction as a JSON object of SCORED_FIELDS."""
+SCORED_NUMBERS = ("predicted_revenue", "lower", "upper")
+SCORED_TEXTS = ("event_id", "source", "stage", "model_version", "created_at")
+"""Scored-entry values that must be present (non-empty text)."""
 
 
-def _number(fields: Mapping[str, str], name: str) -> float:
-    try:
-        value = float(fields[name])
-    except (KeyError, ValueError):
-        raise StreamDecodeError(f"{name}: missing or not a number") from None
+def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
+    """Stream fields of one prediction made by the API: one field holding it as JSON.
+
+    One JSON field rather than a field per value: the API's publisher encodes and sends a
+    prediction in about a quarter of the time, and the worker decodes it in one call. Raises
+    ValueError for a bound or prediction that is not a finite number, or a value JSON cannot
+    hold.
+    """
+    body = {name: prediction.get(name) for name in SCORED_FIELDS}
+    for name in SCORED_NUMBERS:
+        try:
+            value = float(body[name])
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: not a number: {body[name]!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: not a finite number: {value!r}")
+        body[name] = value
+    body["input"] = body["input"] or {}
+    if body["created_at"] is None:
+        body["created_at"] = datetime.now(UTC)
+    try:  # orjson writes datetimes as ISO 8601, naive ones as UTC
+        return {SCORED_FIELD: orjson.dumps(body, option=orjson.OPT_NAIVE_UTC)}
+    except TypeError as error:  # orjson.JSONEncodeError
+        raise ValueError(f"cannot be encoded as JSON: {error}") from None
+
+
+def _number(body: Mapping[str, Any], name: str) -> float:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StreamDecodeError(f"{name}: missing or not a number")
     if not math.isfinite(value):
         raise StreamDecodeError(f"{name}: not a finite number")
-    return value
+    return float(value)
 
 
 def decode_scored(fields: Mapping | None) -> dict[str, Any]:
     """A `predictions` row from a scored-stream entry; raises StreamDecodeError when malformed."""
-    text = text_fields(fields)
-    for name in ("event_id", "source", "stage", "model_version", "created_at"):
-        if not text.get(name):
+    if fields is None:
+        raise StreamDecodeError("entry was deleted from the stream")
+    raw = fields.get(SCORED_FIELD.encode(), fields.get(SCORED_FIELD))
+    if raw is None:
+        raise StreamDecodeError(f"{SCORED_FIELD}: missing")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise StreamDecodeError(f"{SCORED_FIELD}: not JSON") from None
+    if not isinstance(body, dict):
+        raise StreamDecodeError(f"{SCORED_FIELD}: not a JSON object")
+    for name in SCORED_TEXTS:
+        if not body.get(name) or not isinstance(body[name], str):
             raise StreamDecodeError(f"{name}: missing")
-    if text["source"] not in SOURCES:
+    if body["source"] not in SOURCES:
         raise StreamDecodeError(f"source: must be one of {', '.join(SOURCES)}")
     try:
-        created_at = datetime.fromisoformat(text["created_at"])
+        created_at = datetime.fromisoformat(body["created_at"])
     except ValueError:
         raise StreamDecodeError("created_at: not an ISO 8601 timestamp") from None
-    try:
-        record = json.loads(text.get("input") or "{}")
-    except ValueError:
-        raise StreamDecodeError("input: not JSON") from None
+    record = body.get("input")
     if not isinstance(record, dict):
         raise StreamDecodeError("input: not a JSON object")
+    user_id = body.get("user_id")
     return {
-        "event_id": text["event_id"],
-        "user_id": text.get("user_id") or None,
-        "source": text["source"],
-        "stage": text["stage"],
+        "event_id": body["event_id"],
+        "user_id": str(user_id) if user_id not in (None, "") else None,
+        "source": body["source"],
+        "stage": body["stage"],
         "input": record,
-        "predicted_revenue": _number(text, "predicted_revenue"),
-        "lower": _number(text, "lower"),
-        "upper": _number(text, "upper"),
-        "model_version": text["model_version"],
+        "predicted_revenue": _number(body, "predicted_revenue"),
+        "lower": _number(body, "lower"),
+        "upper": _number(body, "upper"),
+        "model_version": body["model_version"],
         "created_at": created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC),
     }
 
@@ -193,6 +226,11 @@ class EventStream:
     def append(self, fields: Mapping[str, Any]) -> str:
         """XADD one entry (approximate MAXLEN trimming); returns its id."""
         return _id(self.redis.xadd(self.name, fields, maxlen=self.maxlen, approximate=True))
+
+    def prepare(self) -> str:
+        """Have Redis compile the script of `append_many` now rather than on its first call;
+        returns the script's SHA1."""
+        return self.redis.script_load(_XADD_EACH)
 
     def append_many(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
         """XADD many entries in one command (a short script); returns their ids in order.

@@ -1,5 +1,7 @@
+import json
 import math
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -78,7 +80,8 @@ def test_non_utf8_or_deleted_entries_raise_decode_errors():
 
 def test_scored_entry_round_trips_to_a_row():
     fields = encode_scored(scored())
-    row = decode_scored({key.encode(): value.encode() for key, value in fields.items()})
+    assert list(fields) == ["prediction"]
+    row = decode_scored({b"prediction": fields["prediction"]})  # as Redis returns it
     assert row["input"] == RECORD
     assert row["predicted_revenue"] == 1.25 and row["user_id"] == "u1"
     assert row["created_at"].isoformat() == "2025-01-02T03:04:05+00:00"
@@ -88,23 +91,55 @@ def test_scored_entry_with_empty_user_id_has_none():
     assert decode_scored(encode_scored(scored(user_id=None)))["user_id"] is None
 
 
+def test_scored_entry_timestamps_default_to_now_and_naive_ones_are_utc():
+    before = datetime.now(UTC)
+    row = decode_scored(encode_scored(scored(created_at=None)))
+    assert before <= row["created_at"] <= datetime.now(UTC)
+    naive = datetime(2025, 1, 2, 3, 4, 5)
+    row = decode_scored(encode_scored(scored(created_at=naive)))
+    assert row["created_at"] == naive.replace(tzinfo=UTC)
+
+
+def _with(change):
+    body = json.loads(encode_scored(scored())["prediction"])
+    body.update(change)
+    return {"prediction": json.dumps(body).encode()}
+
+
 @pytest.mark.parametrize(
-    "change",
+    "fields",
     [
-        {"event_id": ""},
-        {"predicted_revenue": "abc"},
-        {"lower": "nan"},
-        {"input": "not json"},
-        {"input": "[1, 2]"},
-        {"created_at": "yesterday"},
-        {"source": "elsewhere"},
+        _with({"event_id": ""}),
+        _with({"model_version": None}),
+        _with({"predicted_revenue": "abc"}),
+        _with({"predicted_revenue": True}),
+        _with({"lower": None}),
+        _with({"input": "not a dict"}),
+        _with({"input": [1, 2]}),
+        _with({"created_at": "yesterday"}),
+        _with({"source": "elsewhere"}),
+        {"prediction": b"not json"},
+        {"prediction": b"[1, 2]"},
+        {"other": b"{}"},
+        None,
     ],
 )
-def test_malformed_scored_entries_raise(change):
-    fields = encode_scored(scored())
-    fields.update(change)
+def test_malformed_scored_entries_raise(fields):
     with pytest.raises(StreamDecodeError):
         decode_scored(fields)
+
+
+@pytest.mark.parametrize(
+    "change", [{"lower": math.nan}, {"upper": math.inf}, {"predicted_revenue": None}]
+)
+def test_scored_encoding_rejects_what_is_not_a_finite_number(change):
+    with pytest.raises(ValueError):
+        encode_scored(scored(**change))
+
+
+def test_scored_encoding_rejects_values_json_cannot_hold():
+    with pytest.raises(ValueError):
+        encode_scored(scored(input={"event_1": object()}))
 
 
 def test_encoding_rejects_non_finite_numbers():
