@@ -66,12 +66,23 @@ def _worker_exit(server, worker) -> None:
 
 
 def _post_worker_init(worker) -> None:
-    """Start the worker's request threads now rather than on its first requests."""
+    """Start the worker's request threads, each with its cache connection, now rather than on
+    their first requests."""
     pool = getattr(worker, "tpool", None)  # the gthread worker's thread pool
-    if pool is not None:
-        started = [pool.submit(time.sleep, 0.01) for _ in range(worker.cfg.threads)]
-        for future in started:
-            future.result()
+    if pool is None:
+        return
+    from api.services import EXTENSION  # in the worker, after the environment is prepared
+
+    services = worker.wsgi.extensions.get(EXTENSION)
+
+    def start_thread() -> None:
+        if services is not None:
+            services.connect_thread()
+        time.sleep(0.01)  # holds this thread, so that the next submit starts another
+
+    started = [pool.submit(start_thread) for _ in range(worker.cfg.threads)]
+    for future in started:
+        future.result()
 
 
 def _child_exit(server, worker) -> None:

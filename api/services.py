@@ -8,6 +8,8 @@ fakes (fakeredis, an SQLite engine, a small predictor) instead of URLs.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +74,21 @@ class Services:
         for answer in answers:
             by_stage[answer["stage"]].inc()
 
+    def connect_thread(self) -> None:
+        """Open the calling thread's cache connection now (best effort: a Redis that is down
+        is not an error here; the first read retries)."""
+        try:
+            self.cache.redis.ping()
+        except Exception as error:
+            log.warning("cache connection not opened: %s", error)
+
     def close(self) -> None:
         """Send what is still buffered, then release connections (server shutdown)."""
         self.publisher.close()
         self.engine.dispose()
 
 
-def redis_client(url: str, timeout: float) -> redis_lib.Redis:
+def redis_client(url: str, timeout: float, single_connection: bool = False) -> redis_lib.Redis:
     """A client that fails fast instead of retrying when the server is gone."""
     return redis_lib.Redis.from_url(
         url,
@@ -86,7 +96,31 @@ def redis_client(url: str, timeout: float) -> redis_lib.Redis:
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
+        single_connection_client=single_connection,
     )
+
+
+class PerThreadRedis:
+    """A Redis client per thread, each holding its own connection, for the per-user cache reads.
+
+    A pooled client checks a connection out and back in for every command, polling its socket
+    for stray data each time; a cache hit is little more than one GET, and the checkout added
+    about a tenth to its cost. Request threads live as long as their process, so each keeps
+    one connection. Attribute access goes to the calling thread's client.
+    """
+
+    def __init__(self, factory: Callable[[], redis_lib.Redis]):
+        self._factory = factory
+        self._local = threading.local()
+
+    def client(self) -> redis_lib.Redis:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._factory()
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client(), name)
 
 
 def build_services(
@@ -107,6 +141,10 @@ def build_services(
     publisher_redis = (
         redis if redis is not None else redis_client(settings.redis_url, PUBLISHER_TIMEOUT_SECONDS)
     )
+    cache_redis = redis
+    if redis is None:
+        url = settings.redis_url
+        cache_redis = PerThreadRedis(lambda: redis_client(url, REDIS_TIMEOUT_SECONDS, True))
     if engine is None:
         connect_args = {}
         if settings.database_url.startswith("postgresql"):
@@ -118,7 +156,7 @@ def build_services(
         model_source=model_source,
         redis=request_redis,
         engine=engine,
-        cache=PredictionCache(request_redis, settings.cache_prefix, settings.cache_ttl_seconds),
+        cache=PredictionCache(cache_redis, settings.cache_prefix, settings.cache_ttl_seconds),
         store=PredictionStore(engine),
         installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
         publisher=None,  # type: ignore[arg-type]

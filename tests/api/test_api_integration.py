@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,29 @@ def test_cache_miss_reads_postgres_and_refills_redis(real_app, redis_client, dat
     engine.dispose()
     assert client.get("/users/int-9/prediction").get_json() == body
     assert client.get("/users/int-unknown/prediction").status_code == 404
+
+
+def test_cache_reads_use_one_connection_per_request_thread(real_app, redis_client):
+    cached = row("int-t", "e-t", 2.0, datetime(2024, 1, 1, tzinfo=UTC))
+    real_app.extensions["d7"].cache.set(cached)
+    readers = real_app.extensions["d7"].cache.redis
+    seen = []
+
+    def read() -> None:
+        response = real_app.test_client().get("/users/int-t/prediction")
+        seen.append((response.status_code, readers.client()))
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in seen] == [200, 200, 200]
+    clients = [client for _, client in seen]
+    assert len({id(client) for client in clients}) == 3
+    assert all(client.connection is not None for client in clients)  # its own connection
+    for client in clients:
+        client.close()
 
 
 def test_predict_publishes_what_the_worker_decodes(real_app, redis_client):
