@@ -4,7 +4,8 @@ A fresh process pays on its first requests for what later ones reuse: connection
 bytecode, caches, metric label sets. Warming runs the real request path through the WSGI app a
 few dozen times (flagged so it publishes nothing and counts nowhere), opens the Redis and
 database connections (best effort: a server that is down is not an error here) and creates the
-metric series of the usual answers.
+metric series of the usual answers; the publisher encodes one entry (sent nowhere) and has Redis
+compile its script.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from flask import Flask
 from sqlalchemy import text
 from werkzeug.test import EnvironBuilder
 
+from api.schemas import InstallRecord
+from api.scoring import score
 from api.services import WARM_UP, Services
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,13 @@ def _connect(services: Services) -> None:
             log.warning("warm-up: %s not reachable: %s", name, error)
 
 
+def _publisher(services: Services) -> None:
+    """The publisher's encoding and script, which the flagged requests never reach."""
+    record = InstallRecord.model_validate(SAMPLES[1]).model_dump()
+    _, scored = score(services.predictor, [record], "warm-up", batch=False)
+    services.publisher.warm_up(scored[0])
+
+
 def _metric_series(services: Services) -> None:
     metrics = services.metrics
     for rule, (method, statuses) in USUAL_ANSWERS.items():
@@ -118,6 +128,7 @@ def warm_up(app: Flask, services: Services) -> float:
     _connect(services)
     _metric_series(services)
     _run_requests(app)
+    _publisher(services)
     seconds = time.perf_counter() - started
     log.info("warmed up in %.0f ms", seconds * 1000)
     return seconds

@@ -9,7 +9,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.stream import decode_scored
+from adapters.stream import EventStream, decode_scored
 from api.publisher import PublishCounters, StreamPublisher
 
 
@@ -57,6 +57,29 @@ def test_publish_only_buffers_and_flush_sends_in_order(publisher, fake_client, r
     assert publisher.flush()
     assert sent_ids(fake_client) == ["e-1", "e-2", "e-3"]
     assert recorder.sent == 3 and publisher.pending == 0 and recorder.size == 0
+
+
+def test_warm_up_encodes_and_compiles_but_sends_nothing(fake_client, recorder):
+    encoded = []
+
+    def encode(item):
+        encoded.append(item)
+        return item
+
+    publisher = StreamPublisher(fake_client, "scored", 1000, 5, recorder, encode=encode)
+    publisher.warm_up(entry(1))
+    assert encoded == [entry(1)]
+    assert fake_client.exists("scored") == 0 and publisher.pending == 0 and recorder.sent == 0
+    script = EventStream(fake_client, "scored").prepare()  # the SHA1 of the same script
+    assert fake_client.script_exists(script) == [True]
+
+
+def test_warm_up_with_redis_down_only_logs(fake_client, redis_server, recorder, caplog):
+    redis_server.connected = False
+    publisher = StreamPublisher(fake_client, "scored", 1000, 5, recorder)
+    with caplog.at_level(logging.WARNING, logger="api.publisher"):
+        publisher.warm_up(entry(1))
+    assert "script not loaded" in caplog.text
 
 
 def test_redis_down_keeps_entries_then_resends_them(publisher, fake_client, redis_server, recorder):
