@@ -11,10 +11,15 @@ back to back in each round (order alternating), and a ratio is the median over r
 ratio within a round, which keeps other load on a shared machine from tilting it; the best run
 of each endpoint sets the "maximum rate". The constant-rate run uses wrk with
 bench/wrk/constant_rate.lua, which paces requests open-loop and measures latency from each
-request's intended send time (as wrk2 does). Needs `wrk` (Debian: apt-get install -y wrk) and
+request's intended send time (as wrk2 does).
+
+By default the server runs on the first half of the CPUs and wrk on the other half (`--layout
+split`), as a client on another machine would: on a small machine the load generator otherwise
+takes CPU from the server it measures, and more so when pacing (its scripting) than in the
+closed-loop runs that set the maximum. `--layout shared` runs everything on every CPU. Needs `wrk` (Debian: apt-get install -y wrk) and
 the machine's Redis; writes only keys under `bench:<pid>:` in the chosen Redis db and deletes them.
 
-    .venv/bin/python bench/api_bench.py [--workers N] [--duration S] [--rounds R]
+    .venv/bin/python bench/api_bench.py [--layout split|shared] [--workers N] [--duration S] [--rounds R]
 """
 
 from __future__ import annotations
@@ -24,16 +29,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import redis
 from api_load import (
-    ROOT,
     bodies_file,
     constant_rate,
+    cpu_layout,
+    default_workers,
     request,
     start_server,
     stop_server,
@@ -70,6 +74,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument(
+        "--layout",
+        default="split",
+        choices=("split", "shared"),
+        help="split: server on the first half of the CPUs, load generator on the rest; "
+        "shared: both on every CPU",
+    )
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("TEST_REDIS_DB", 15)))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -103,16 +114,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bodies = bodies_file(Path(tmp))
         lines = [line.encode() for line in bodies.read_text().splitlines()]
-        workers = args.workers or int(
-            subprocess.check_output(
-                [sys.executable, "-c", "from api.server import default_workers as d; print(d())"],
-                cwd=ROOT,
-                text=True,
-            )
-        )
+        server_cpus, client_cpus = cpu_layout(args.layout)
+        workers = args.workers or default_workers(server_cpus)
         server, boot = start_server(
-            args.port, workers, args.threads, env, ("--worker-class", args.worker_class)
+            args.port,
+            workers,
+            args.threads,
+            env,
+            ("--worker-class", args.worker_class),
+            cpus=server_cpus,
         )
+        if client_cpus is not None:
+            os.sched_setaffinity(0, client_cpus)  # this process, its requests and wrk
         try:
             base = f"http://127.0.0.1:{args.port}"
             first, first_max, steady_median = first_and_steady(args.port, lines, workers)
@@ -150,6 +163,13 @@ def main() -> None:
         f"all workers ready {boot:.2f} s after start; wrk -t2 -c{args.connections} "
         f"-d{args.duration}s, {args.rounds} rounds"
     )
+    if server_cpus is None:
+        print("  layout: shared (server, wrk and Redis on every CPU)")
+    else:
+        print(
+            f"  layout: split (server on CPUs {sorted(server_cpus)}, wrk and this script on "
+            f"{sorted(client_cpus)}; Redis unpinned)"
+        )
     for name, values in runs.items():
         print(f"  {name:8s} req/s: " + ", ".join(f"{v:8.0f}" for v in values))
     print(f"  scored-stream entries published: {published}")

@@ -62,10 +62,47 @@ def port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def cpu_layout(layout: str) -> tuple[set[int] | None, set[int] | None]:
+    """The CPUs of the server and of the load generator (None: every CPU).
+
+    "split" gives the server the first half of this process's CPUs and the load generator the
+    rest, as if the client ran on another machine: then the client's own work (wrk's scripting,
+    heavier at a paced rate than in a closed loop) does not take CPU from the server it measures.
+    "shared" runs both on every CPU. Redis is left where it runs.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if layout == "shared" or len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def on_cpus(cpus: set[int] | None):
+    """A Popen preexec_fn that pins the child to `cpus` (None: no pinning)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def default_workers(cpus: set[int] | None) -> int:
+    """The worker count `python -m api` picks when started on `cpus`."""
+    code = "from api.server import default_workers as d; print(d())"
+    output = subprocess.check_output(
+        [sys.executable, "-c", code], cwd=ROOT, text=True, preexec_fn=on_cpus(cpus)
+    )
+    return int(output)
+
+
 def start_server(
-    port: int, workers: int, threads: int, env: dict, extra: tuple[str, ...] = ()
+    port: int,
+    workers: int,
+    threads: int,
+    env: dict,
+    extra: tuple[str, ...] = (),
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen, float]:
-    """Start `python -m api`; returns once every worker process is ready, with the seconds."""
+    """Start `python -m api` (on `cpus` when given); returns once every worker process is ready,
+    with the seconds."""
     if port_in_use(port):
         raise SystemExit(f"port {port} is already in use: pick another with --port")
     command = [
@@ -85,7 +122,9 @@ def start_server(
         *extra,
     ]
     started = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, start_new_session=True, preexec_fn=on_cpus(cpus)
+    )
     try:
         while time.perf_counter() < started + 120:
             if server.poll() is not None:

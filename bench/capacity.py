@@ -78,6 +78,7 @@ def parse_api(text: str) -> dict[str, float]:
         "workers": number(r"python -m api, (\d+) gunicorn", text, "API workers"),
         "predict_rps": max(float(v) for v in rates[1].replace(",", " ").split()),
         "predict_cpu_us": number(r"CPU per request \(median\):.*?predict (\d+) us", text, "CPU"),
+        "layout": re.search(r"layout: (\w+)", text)[1] if "layout:" in text else "shared",
     }
 
 
@@ -224,13 +225,13 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
     stream_bytes = 1_000_000 * (sizes["install_entry"] + sizes["scored_entry"])  # STREAM_MAXLEN
     gib = 1024**3
     print(
-        f"\nmeasured on {cores:.0f} cores (load generator included), 1-minute load average "
+        f"\nmeasured on {cores:.0f} cores (load generators included), 1-minute load average "
         f"{loads[0]:.1f} at the start of this run and {loads[1]:.1f} at its end:"
     )
     print(
         f"  API: server CPU {api['predict_cpu_us']:.0f} us per POST /predict = "
         f"{api_per_core:,.0f} requests/s per core (wrk reached {api['predict_rps']:,.0f}/s with "
-        f"{api['workers']:.0f} processes on the shared cores)"
+        f"{api['workers']:.0f} processes, CPU layout {api['layout']})"
     )
     print(
         f"  stream worker: {worker_per_core:,.0f} events per CPU-second of its process "
