@@ -38,6 +38,7 @@ from api_load import (
     constant_rate,
     cpu_layout,
     default_workers,
+    redis_on,
     request,
     start_server,
     stop_server,
@@ -63,6 +64,29 @@ def first_and_steady(port: int, bodies: list[bytes], workers: int) -> tuple[floa
         early.append(seconds)
     steady = [request(port, "POST", "/predict", body)[1] for body in bodies[:300]]
     return early[0], max(early), statistics.median(steady[100:])
+
+
+def measure(args, server, lines: list[bytes], bodies: Path, workers: int):
+    """Every figure of one run against the started server."""
+    base = f"http://127.0.0.1:{args.port}"
+    first, first_max, steady_median = first_and_steady(args.port, lines, workers)
+    targets = {
+        "healthz": (f"{base}/healthz", None),
+        "predict": (f"{base}/predict", bodies),
+        "user": (f"{base}/users/{USER}/prediction", None),
+    }
+    runs = {name: [] for name in targets}
+    cpu = {name: [] for name in targets}
+    for round_index in range(args.rounds):
+        order = list(targets) if round_index % 2 == 0 else list(reversed(targets))
+        for name in order:
+            url, post = targets[name]
+            rate_, cpu_us = throughput(url, args.duration, args.connections, post, server.pid)
+            runs[name].append(rate_)
+            cpu[name].append(cpu_us)
+    rate = round(0.7 * max(runs["predict"]))
+    paced = constant_rate(f"{base}/predict", rate, max(args.duration, 8), bodies, args.connections)
+    return runs, cpu, first, first_max, steady_median, rate, paced
 
 
 def main() -> None:
@@ -111,10 +135,10 @@ def main() -> None:
     }
     client.set(prefix + "prediction:" + USER, json.dumps(cached))
 
-    with tempfile.TemporaryDirectory() as tmp:
+    server_cpus, client_cpus = cpu_layout(args.layout)
+    with tempfile.TemporaryDirectory() as tmp, redis_on(client, client_cpus) as redis_moved:
         bodies = bodies_file(Path(tmp))
         lines = [line.encode() for line in bodies.read_text().splitlines()]
-        server_cpus, client_cpus = cpu_layout(args.layout)
         workers = args.workers or default_workers(server_cpus)
         server, boot = start_server(
             args.port,
@@ -127,29 +151,8 @@ def main() -> None:
         if client_cpus is not None:
             os.sched_setaffinity(0, client_cpus)  # this process, its requests and wrk
         try:
-            base = f"http://127.0.0.1:{args.port}"
-            first, first_max, steady_median = first_and_steady(args.port, lines, workers)
-
-            targets = {
-                "healthz": (f"{base}/healthz", None),
-                "predict": (f"{base}/predict", bodies),
-                "user": (f"{base}/users/{USER}/prediction", None),
-            }
-            runs = {name: [] for name in targets}
-            cpu = {name: [] for name in targets}
-            for round_index in range(args.rounds):
-                order = list(targets) if round_index % 2 == 0 else list(reversed(targets))
-                for name in order:
-                    url, post = targets[name]
-                    rate_, cpu_us = throughput(
-                        url, args.duration, args.connections, post, server.pid
-                    )
-                    runs[name].append(rate_)
-                    cpu[name].append(cpu_us)
-            best = {name: max(values) for name, values in runs.items()}
-            rate = round(0.7 * best["predict"])
-            paced = constant_rate(
-                f"{base}/predict", rate, max(args.duration, 8), bodies, args.connections
+            runs, cpu, first, first_max, steady_median, rate, paced = measure(
+                args, server, lines, bodies, workers
             )
         finally:
             stop_server(server)
@@ -166,9 +169,10 @@ def main() -> None:
     if server_cpus is None:
         print("  layout: shared (server, wrk and Redis on every CPU)")
     else:
+        where = "Redis too" if redis_moved else "Redis unpinned (not on this machine, or not ours)"
         print(
-            f"  layout: split (server on CPUs {sorted(server_cpus)}, wrk and this script on "
-            f"{sorted(client_cpus)}; Redis unpinned)"
+            f"  layout: split (server on CPUs {sorted(server_cpus)}; wrk, this script and "
+            f"{where} on {sorted(client_cpus)})"
         )
     for name, values in runs.items():
         print(f"  {name:8s} req/s: " + ", ".join(f"{v:8.0f}" for v in values))
@@ -180,6 +184,7 @@ def main() -> None:
         + f"; CPU-cost ratios healthz/predict {cpu_median['healthz'] / cpu_median['predict']:.2f}"
         f", healthz/user {cpu_median['healthz'] / cpu_median['user']:.2f}"
     )
+    best = {name: max(values) for name, values in runs.items()}
     ratios = {}
     for name in ("predict", "user"):
         per_round = [mine / base for mine, base in zip(runs[name], runs["healthz"], strict=True)]

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from scorer.synth import synthetic_records
@@ -65,16 +66,49 @@ def port_in_use(port: int) -> bool:
 def cpu_layout(layout: str) -> tuple[set[int] | None, set[int] | None]:
     """The CPUs of the server and of the load generator (None: every CPU).
 
-    "split" gives the server the first half of this process's CPUs and the load generator the
-    rest, as if the client ran on another machine: then the client's own work (wrk's scripting,
-    heavier at a paced rate than in a closed loop) does not take CPU from the server it measures.
-    "shared" runs both on every CPU. Redis is left where it runs.
+    "split" gives the server the first half of this process's CPUs and the load generator (and,
+    with `redis_on`, Redis) the rest, as if they ran on other machines: then the client's own
+    work (wrk's scripting, heavier at a paced rate than in a closed loop) and Redis's do not
+    take CPU from the server being measured. "shared" runs everything on every CPU.
     """
     cpus = sorted(os.sched_getaffinity(0))
     if layout == "shared" or len(cpus) < 2:
         return None, None
     half = len(cpus) // 2
     return set(cpus[:half]), set(cpus[half:])
+
+
+def local_redis_threads(client) -> list[int]:
+    """The thread ids of the Redis server when it runs on this machine (empty otherwise)."""
+    host = client.connection_pool.connection_kwargs.get("host")
+    pid = client.info("server").get("process_id")
+    tasks = Path(f"/proc/{pid}/task")
+    if host not in ("127.0.0.1", "localhost", "::1") or not pid or not tasks.is_dir():
+        return []
+    return [int(task.name) for task in tasks.iterdir()]
+
+
+@contextmanager
+def redis_on(client, cpus: set[int] | None):
+    """Run the block with the machine's Redis on `cpus`, then give it back its CPUs.
+
+    Yields whether Redis was moved: not when `cpus` is None, Redis is elsewhere, or this
+    process may not change its affinity.
+    """
+    moved: dict[int, set[int]] = {}
+    try:
+        for thread in local_redis_threads(client) if cpus is not None else []:
+            try:
+                before = os.sched_getaffinity(thread)
+                os.sched_setaffinity(thread, cpus)
+            except OSError:
+                continue
+            moved[thread] = before
+        yield bool(moved)
+    finally:
+        for thread, before in moved.items():
+            with suppress(OSError):  # the thread has ended
+                os.sched_setaffinity(thread, before)
 
 
 def on_cpus(cpus: set[int] | None):

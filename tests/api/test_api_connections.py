@@ -40,7 +40,9 @@ def test_each_thread_gets_its_own_client_and_keeps_it():
 
 
 def test_commands_go_to_the_calling_threads_client(redis_server):
-    clients = PerThreadRedis(lambda: fakeredis.FakeRedis(server=redis_server))
+    clients = PerThreadRedis(
+        lambda: fakeredis.FakeRedis(server=redis_server, single_connection_client=True)
+    )
     clients.set("k", b"v")
     assert in_threads(2, lambda: clients.get("k")) == [b"v", b"v"]
 

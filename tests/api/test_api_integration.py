@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.settings import Settings
@@ -109,6 +110,20 @@ def test_cache_reads_use_one_connection_per_request_thread(real_app, redis_clien
     assert all(client.connection is not None for client in clients)  # its own connection
     for client in clients:
         client.close()
+
+
+def test_cache_reader_reconnects_after_losing_its_connection(real_app, redis_client):
+    redis_client.set("prediction:int-k", b"{}")
+    readers = real_app.extensions["d7"].cache.redis
+    assert readers.get("prediction:int-k") == b"{}"
+    redis_client.client_kill_filter(_id=readers.client().client_id())
+    with pytest.raises(redis.exceptions.ConnectionError):
+        readers.get("prediction:int-k")
+    assert readers.get("prediction:int-k") == b"{}"  # a new connection
+    redis_client.hset("prediction:int-h", "a", "1")
+    with pytest.raises(redis.exceptions.ResponseError):  # an error reply is raised, not returned
+        readers.get("prediction:int-h")
+    assert readers.get("prediction:missing") is None
 
 
 def test_predict_publishes_what_the_worker_decodes(real_app, redis_client):

@@ -1,0 +1,78 @@
+"""CPU per cache read (one GET of a cached prediction), by how the API could read it.
+
+A cache hit of `GET /users/<id>/prediction` is little more than one GET, so the client's own
+work per command is a visible share of the endpoint's cost. Compares, in one run and one
+process, against the machine's Redis:
+
+- a pooled redis-py client (the baseline: what the rest of the API uses),
+- a single-connection client (no pool checkout per command),
+- `api.services.PerThreadRedis.get` (the API's cache reads: the thread's own connection).
+
+CPU time of this process only (Redis's own work is not counted), median of the repeats.
+
+    .venv/bin/python bench/cache_read_bench.py [--redis-db N] [--calls N] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.services import REDIS_TIMEOUT_SECONDS, PerThreadRedis, redis_client  # noqa: E402
+
+VALUE = (
+    b'{"user_id":"bench-user","predicted_revenue":1.5,"lower":0.5,"upper":3.0,'
+    b'"stage":"early_events","model_version":"bench","scored_at":"2024-01-01T00:00:00+00:00",'
+    b'"source":"stream"}'
+)
+
+
+def cpu_us_per_call(read, calls: int) -> float:
+    read()
+    started = time.process_time()
+    for _ in range(calls):
+        read()
+    return (time.process_time() - started) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-db", type=int, default=int(os.environ.get("TEST_REDIS_DB", 15)))
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    key = f"bench:{os.getpid()}:prediction"
+    pooled = redis_client(url, REDIS_TIMEOUT_SECONDS)
+    single = redis_client(url, REDIS_TIMEOUT_SECONDS, single_connection=True)
+    per_thread = PerThreadRedis(lambda: redis_client(url, REDIS_TIMEOUT_SECONDS, True))
+    readers = {
+        "pooled client .get (baseline)": lambda: pooled.get(key),
+        "single-connection client .get": lambda: single.get(key),
+        "PerThreadRedis.get (the API)": lambda: per_thread.get(key),
+    }
+    pooled.set(key, VALUE)
+    try:
+        for read in readers.values():
+            assert read() == VALUE
+        times = {name: [] for name in readers}
+        for _ in range(args.repeats):
+            for name, read in readers.items():
+                times[name].append(cpu_us_per_call(read, args.calls))
+    finally:
+        pooled.delete(key)
+    baseline = statistics.median(times["pooled client .get (baseline)"])
+    print(f"CPU of this process per GET ({args.calls:,} calls, median of {args.repeats} repeats):")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:32s} {median:6.1f} us   {median / baseline:.2f}x the baseline")
+
+
+if __name__ == "__main__":
+    main()
