@@ -107,8 +107,8 @@ class PerThreadRedis:
     client checks a connection out and back in for every command, polling its socket each time,
     and wraps the command in its retry and observability layers (retries are off here). `get`
     sends the command on the thread's own connection instead, for about 0.7x the CPU per GET
-    (bench/cache_read_bench.py). Request threads live as long as their process, so each keeps one connection.
-    Other attributes are the calling thread's client's.
+    (bench/cache_read_bench.py). Request threads live as long as their process, so each keeps
+    one connection. Other attributes are the calling thread's client's.
     """
 
     def __init__(self, factory: Callable[[], redis_lib.Redis]):
