@@ -39,7 +39,7 @@ def create_app(
     """Build the app. Tests pass `predictor`, `redis` (fakeredis) or `engine` to replace the
     ones built from the settings, and `start_publisher=False` to drive the publisher by hand."""
     settings = settings or Settings()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the docs page serves its own files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = build_services(settings, predictor, redis, engine, start_publisher)
     app.extensions[EXTENSION] = services
