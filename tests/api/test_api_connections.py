@@ -1,7 +1,8 @@
-"""Per-thread cache connections: one client per request thread, opened when the thread starts."""
+"""Per-thread cache connections, opened when a worker starts its threads; the frozen heap."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -47,7 +48,7 @@ def test_commands_go_to_the_calling_threads_client(redis_server):
     assert in_threads(2, lambda: clients.get("k")) == [b"v", b"v"]
 
 
-def test_worker_start_opens_a_cache_connection_in_each_request_thread():
+def test_worker_start_opens_thread_connections_and_freezes_what_is_loaded():
     opened = []
 
     class Services:
@@ -60,6 +61,11 @@ def test_worker_start_opens_a_cache_connection_in_each_request_thread():
             cfg=SimpleNamespace(threads=3),
             wsgi=SimpleNamespace(extensions={"d7": Services()}),
         )
-        server._post_worker_init(worker)
+        try:
+            server._post_worker_init(worker)
+            frozen = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()  # this test process is not a server worker
         assert len(pool._threads) == 3  # started before the first request
     assert len(set(opened)) == 3
+    assert frozen > 1000  # what was loaded is out of the collector's reach
