@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
         "--workers",
         type=int,
         default=None,
-        help="worker processes (default: WEB_CONCURRENCY, else cores + 1)",
+        help="worker processes (default: WEB_CONCURRENCY, else one per core)",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
     parser.add_argument(

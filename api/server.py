@@ -32,13 +32,15 @@ def cores() -> int:
 
 
 def default_workers() -> int:
-    """WEB_CONCURRENCY if set, else one process per core plus one.
+    """WEB_CONCURRENCY if set, else one process per core.
 
-    Inference is CPU-bound and single-threaded, so a process per core uses the machine; the
-    extra one covers the time a process waits on Redis or Postgres.
+    Inference is CPU-bound and single-threaded, so a process per core uses the machine, and a
+    process's second request thread covers the time the other waits on Redis or Postgres. More
+    processes than cores make them take turns on a core, which lengthens the latency tail for
+    no gain in throughput (docs/api.md, Performance).
     """
     configured = os.environ.get("WEB_CONCURRENCY")
-    return int(configured) if configured else cores() + 1
+    return int(configured) if configured else cores()
 
 
 def prepare_environment() -> Path | None:

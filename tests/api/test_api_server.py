@@ -10,7 +10,7 @@ from api import server
 def test_workers_follow_the_cores_unless_configured(monkeypatch):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.setattr(server.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
-    assert server.default_workers() == 5
+    assert server.default_workers() == 4
     monkeypatch.setenv("WEB_CONCURRENCY", "2")
     assert server.default_workers() == 2
 
