@@ -25,14 +25,11 @@ log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
 """Entries per round trip to Redis."""
-GATHER_SECONDS = 0.002
-"""Wait after being woken before sending: the request that woke the thread finishes first
-(rather than waiting for the GIL while the thread encodes), and items arriving meanwhile share
-the send."""
-MIN_FLUSH_INTERVAL = 0.05
-"""Seconds between two sends: a lone item goes within GATHER_SECONDS; under load items share a
-round trip (a round trip costs far more than one more entry in it) and the thread rarely takes
-the GIL."""
+FLUSH_INTERVAL = 0.02
+"""Seconds between two looks at the buffer: an item waits at most this long; under load many
+share a round trip (which costs far more than one more entry in it). The thread wakes on its
+own clock, never at a request's call: waking it from the request path handed it the GIL while
+the request was still answering."""
 RETRY_MIN_SECONDS = 0.05
 RETRY_MAX_SECONDS = 2.0
 """Backoff between attempts while Redis is unreachable."""
@@ -82,8 +79,7 @@ class StreamPublisher:
         self._clock = clock
         self._pending: deque[Any] = deque()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped_unlogged = 0
         self._failures_unlogged = 0
@@ -99,7 +95,6 @@ class StreamPublisher:
             self._pending.extend(entries[-self.capacity :] if overflow > 0 else entries)
             size = len(self._pending)
         self.counters.buffered(size)
-        self._wake.set()
 
     def _drop_oldest(self, overflow: int) -> None:
         """Make room (caller holds the lock): the oldest buffered entries go first."""
@@ -206,24 +201,20 @@ class StreamPublisher:
             self._thread.start()
 
     def _run(self) -> None:
-        backoff = RETRY_MIN_SECONDS
-        while not self._stopping:
-            self._wake.wait(timeout=1.0)
-            self._wake.clear()
-            time.sleep(GATHER_SECONDS)
+        pause = FLUSH_INTERVAL
+        while not self._stop.wait(timeout=pause):  # set by close()
+            if not self._pending:
+                continue
             if self.flush():
-                backoff = RETRY_MIN_SECONDS
+                pause = FLUSH_INTERVAL
                 if self._dropped_unlogged:
                     self._maybe_log()
-                time.sleep(MIN_FLUSH_INTERVAL)
-                continue
-            time.sleep(backoff)
-            backoff = min(backoff * 2, RETRY_MAX_SECONDS)
+            else:  # Redis unreachable: back off
+                pause = min(max(pause * 2, RETRY_MIN_SECONDS), RETRY_MAX_SECONDS)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and make a last attempt to send what is buffered."""
-        self._stopping = True
-        self._wake.set()
+        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -5,6 +5,7 @@ Prints, from one run on one machine:
 - GET /users/<id>/prediction (cache hit) throughput / GET /healthz        (target >= 0.75)
 - p99 latency of POST /predict at 70% of its measured maximum rate        (target <= 10 ms)
 - first POST /predict after start / steady-state median latency           (target <= 2)
+  (the median over `--starts` fresh starts of the server: one request is one noisy sample)
 
 Throughput comes from wrk (closed loop, keep-alive, 16 connections). The three endpoints run
 back to back in each round (order alternating), and a ratio is the median over rounds of the
@@ -66,6 +67,21 @@ def first_and_steady(port: int, bodies: list[bytes], workers: int) -> tuple[floa
     return early[0], max(early), statistics.median(steady[100:])
 
 
+def first_after_start(args, env: dict, workers: int, cpus, body: bytes) -> float:
+    """Start a server, warm the client as for the main run, time one POST /predict, stop."""
+    server, _ = start_server(
+        args.port, workers, args.threads, env, ("--worker-class", args.worker_class), cpus=cpus
+    )
+    try:
+        for _ in range(CLIENT_WARM_UP):
+            request(args.port, "POST", "/healthz", b"{}")
+        status, seconds = request(args.port, "POST", "/predict", body)
+        assert status == 200, status
+        return seconds
+    finally:
+        stop_server(server)
+
+
 def measure(args, server, lines: list[bytes], bodies: Path, workers: int):
     """Every figure of one run against the started server."""
     base = f"http://127.0.0.1:{args.port}"
@@ -98,6 +114,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=5,
+        help="server starts whose first POST /predict is timed (one is a single noisy sample)",
+    )
     parser.add_argument(
         "--layout",
         default="split",
@@ -156,6 +178,10 @@ def main() -> None:
             )
         finally:
             stop_server(server)
+        firsts = [first] + [
+            first_after_start(args, env, workers, server_cpus, lines[0])
+            for _ in range(args.starts - 1)
+        ]
         published = client.xlen(prefix + "scored")
         for key in client.scan_iter(match=prefix + "*", count=1000):
             client.delete(key)
@@ -216,9 +242,11 @@ def main() -> None:
             10.0,
         ),
         (
-            f"first POST /predict {first * 1000:.2f} ms (slowest of the first {2 * workers}: "
-            f"{first_max * 1000:.2f} ms) / steady median {steady_median * 1000:.2f} ms",
-            first / steady_median,
+            f"first POST /predict after start, median of {len(firsts)} starts "
+            f"({', '.join(f'{s * 1000:.2f}' for s in firsts)} ms; slowest first request of a "
+            f"process in the first start {first_max * 1000:.2f} ms) / steady median "
+            f"{steady_median * 1000:.2f} ms",
+            statistics.median(firsts) / steady_median,
             "<=",
             2.0,
         ),
