@@ -25,6 +25,15 @@ log = logging.getLogger("api.server")
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 """Inference is single-threaded per process: parallelism comes from the worker processes."""
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MEMORY_DIR = "/dev/shm"
+"""Where the files written on every request go when it exists (Linux, containers): the metrics
+files, which every worker maps into memory, and gunicorn's worker heartbeat files. On a disk
+the kernel writes their dirty pages back now and then, and a write to a page under writeback
+waits for it: a latency spike."""
+
+
+def memory_dir() -> str | None:
+    return MEMORY_DIR if os.path.isdir(MEMORY_DIR) and os.access(MEMORY_DIR, os.W_OK) else None
 
 
 def cores() -> int:
@@ -55,7 +64,7 @@ def prepare_environment() -> Path | None:
         for stale in directory.glob("*.db"):  # values of a previous run
             stale.unlink()
         return None
-    directory = Path(tempfile.mkdtemp(prefix="d7-api-metrics-"))
+    directory = Path(tempfile.mkdtemp(prefix="d7-api-metrics-", dir=memory_dir()))
     os.environ[METRICS_ENV] = str(directory)
     return directory
 
@@ -156,6 +165,7 @@ def gunicorn_options(
         "keepalive": 5,
         "timeout": 30,
         "graceful_timeout": 30,
+        "worker_tmp_dir": memory_dir(),
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
         "loglevel": log_level,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from api import server
 
@@ -23,6 +24,8 @@ def test_environment_one_thread_and_a_fresh_metrics_dir(monkeypatch, tmp_path):
     try:
         assert all(os.environ[name] == "1" for name in server.ONE_THREAD)
         assert os.environ[server.METRICS_ENV] == str(created) and created.is_dir()
+        if server.memory_dir() is not None:  # in memory, not on a disk with writeback
+            assert created.parent == Path(server.MEMORY_DIR)
     finally:
         created.rmdir()
 
@@ -40,6 +43,7 @@ def test_gunicorn_options_never_preload():
     assert options["preload_app"] is False
     assert options["worker_class"] == "gthread"
     assert (options["workers"], options["threads"]) == (3, 2)
+    assert options["worker_tmp_dir"] == server.memory_dir()  # heartbeat files in memory
     application = server.ApiServer(options)
     assert application.cfg.preload_app is False
     assert application.cfg.post_worker_init is server._post_worker_init
