@@ -85,7 +85,7 @@ def parse_api(text: str) -> dict[str, float]:
 def parse_worker(text: str) -> dict[str, float]:
     return {
         "cores": number(r"(\d+) cores", text, "cores"),
-        "events_per_s": number(r"worker / floor = ([\d,]+) /", text, "worker rate"),
+        "events_per_s": number(r"best worker / best floor = ([\d,]+) /", text, "worker rate"),
         "rss_mib": number(r"at the end: ([\d.]+) MiB", text, "worker RSS"),
     }
 
@@ -231,7 +231,7 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
     print(
         f"  API: server CPU {api['predict_cpu_us']:.0f} us per POST /predict = "
         f"{api_per_core:,.0f} requests/s per core (wrk reached {api['predict_rps']:,.0f}/s with "
-        f"{api['workers']:.0f} processes, CPU layout {api['layout']})"
+        f"{api['workers']:.0f} process(es), CPU layout {api['layout']})"
     )
     print(
         f"  stream worker: {worker_per_core:,.0f} events per CPU-second of its process "
