@@ -14,13 +14,17 @@ of each endpoint sets the "maximum rate". The constant-rate run uses wrk with
 bench/wrk/constant_rate.lua, which paces requests open-loop and measures latency from each
 request's intended send time (as wrk2 does).
 
-By default the server runs on the first half of the CPUs and wrk on the other half (`--layout
-split`), as a client on another machine would: on a small machine the load generator otherwise
-takes CPU from the server it measures, and more so when pacing (its scripting) than in the
-closed-loop runs that set the maximum. `--layout shared` runs everything on every CPU. Needs `wrk` (Debian: apt-get install -y wrk) and
-the machine's Redis; writes only keys under `bench:<pid>:` in the chosen Redis db and deletes them.
+By default (`--layout split`) the server runs on the first half of the CPUs, and wrk, this
+script and the machine's Redis on the other half (Redis's CPUs are restored afterwards), as if
+client and Redis ran on other machines: on a small machine the load generator otherwise takes
+CPU from the server it measures, and more so when pacing (its scripting) than in the
+closed-loop runs that set the maximum. `--layout shared` runs everything on every CPU.
 
-    .venv/bin/python bench/api_bench.py [--layout split|shared] [--workers N] [--duration S] [--rounds R]
+Needs `wrk` (Debian: apt-get install -y wrk) and the machine's Redis; writes only keys under
+`bench:<pid>:` in the chosen Redis db and deletes them.
+
+    .venv/bin/python bench/api_bench.py [--layout split|shared] [--workers N] [--duration S]
+        [--rounds R] [--starts N]
 """
 
 from __future__ import annotations
@@ -52,12 +56,22 @@ CLIENT_WARM_UP = 20
 /healthz, answered 405 without touching the prediction code."""
 
 
+def warm_client(port: int) -> None:
+    for _ in range(CLIENT_WARM_UP):
+        request(port, "POST", "/healthz", b"{}")
+
+
+def launch(args, env: dict, workers: int, cpus: set[int] | None):
+    """`python -m api` as configured by the command line, on `cpus`: (process, seconds to ready)."""
+    extra = ("--worker-class", args.worker_class)
+    return start_server(args.port, workers, args.threads, env, extra, cpus=cpus)
+
+
 def first_and_steady(port: int, bodies: list[bytes], workers: int) -> tuple[float, float, float]:
     """Client-side latency of the first POST /predict after start, the slowest of the first
     request of each worker (the first `2 * workers`), and the steady-state median (new
     connection per request, as for the first)."""
-    for _ in range(CLIENT_WARM_UP):
-        request(port, "POST", "/healthz", b"{}")
+    warm_client(port)
     early = []
     for body in bodies[: 2 * workers]:
         status, seconds = request(port, "POST", "/predict", body)
@@ -67,14 +81,11 @@ def first_and_steady(port: int, bodies: list[bytes], workers: int) -> tuple[floa
     return early[0], max(early), statistics.median(steady[100:])
 
 
-def first_after_start(args, env: dict, workers: int, cpus, body: bytes) -> float:
+def first_after_start(args, env: dict, workers: int, cpus: set[int] | None, body: bytes) -> float:
     """Start a server, warm the client as for the main run, time one POST /predict, stop."""
-    server, _ = start_server(
-        args.port, workers, args.threads, env, ("--worker-class", args.worker_class), cpus=cpus
-    )
+    server, _ = launch(args, env, workers, cpus)
     try:
-        for _ in range(CLIENT_WARM_UP):
-            request(args.port, "POST", "/healthz", b"{}")
+        warm_client(args.port)
         status, seconds = request(args.port, "POST", "/predict", body)
         assert status == 200, status
         return seconds
@@ -162,14 +173,7 @@ def main() -> None:
         bodies = bodies_file(Path(tmp))
         lines = [line.encode() for line in bodies.read_text().splitlines()]
         workers = args.workers or default_workers(server_cpus)
-        server, boot = start_server(
-            args.port,
-            workers,
-            args.threads,
-            env,
-            ("--worker-class", args.worker_class),
-            cpus=server_cpus,
-        )
+        server, boot = launch(args, env, workers, server_cpus)
         if client_cpus is not None:
             os.sched_setaffinity(0, client_cpus)  # this process, its requests and wrk
         try:
