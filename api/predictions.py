@@ -43,11 +43,9 @@ def predict():
         services.count_predictions(answers)
     if not batch:
         return json_response(answers[0], headers={"X-Request-ID": request_id})
-    body = {
-        "request_id": request_id,
-        "model_version": services.predictor.version,
-        "predictions": answers,
-    }
+    body = dict(  # the fields of PredictionBatch, in its order
+        request_id=request_id, model_version=services.predictor.version, predictions=answers
+    )
     return json_response(body, headers={"X-Request-ID": request_id})
 
 
