@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from scorer.prediction import FieldInfo, View, view_fields
+from scorer.prediction import DeclaredField, View, view_fields
 
 metadata = MetaData(
     naming_convention={
@@ -46,7 +46,7 @@ COLUMN_TYPES = {
 """The column type of each kind of prediction value."""
 
 
-def _column(info: FieldInfo) -> Column:
+def _column(info: DeclaredField) -> Column:
     return Column(
         info.name,
         COLUMN_TYPES[info.type],

@@ -16,7 +16,7 @@ import orjson
 from redis.exceptions import ResponseError
 
 from scorer.prediction import (
-    FieldInfo,
+    DeclaredField,
     View,
     iso_timestamp,
     names_of,
@@ -184,7 +184,7 @@ _DECODERS = {str: _required_text, float: _number, dict: _object, datetime: _time
 """How each kind of payload value is read and checked."""
 
 
-def _decoder(info: FieldInfo):
+def _decoder(info: DeclaredField):
     if info.nullable(View.STREAM):
         if info.type is not str:
             raise TypeError(f"{info.name}: no stream decoder for a nullable {info.type}")

@@ -140,7 +140,7 @@ class Prediction(TypedDict):
 
 
 @dataclass(frozen=True)
-class FieldInfo:
+class DeclaredField:
     """One declared field: its name, value type (None removed) and spec."""
 
     name: str
@@ -155,13 +155,13 @@ class FieldInfo:
         return view in self.spec.nullable_in
 
 
-def _declared() -> tuple[FieldInfo, ...]:
+def _declared() -> tuple[DeclaredField, ...]:
     fields = []
     for name, hint in get_type_hints(Prediction, include_extras=True).items():
         value_type, spec = get_args(hint)
         if get_origin(value_type) in (Union, UnionType):
             value_type = next(arg for arg in get_args(value_type) if arg is not type(None))
-        fields.append(FieldInfo(name, get_origin(value_type) or value_type, spec))
+        fields.append(DeclaredField(name, get_origin(value_type) or value_type, spec))
     return tuple(fields)
 
 
@@ -170,7 +170,7 @@ FIELDS = _declared()
 FIELD_NAMES = tuple(info.name for info in FIELDS)
 
 
-def view_fields(view: View) -> tuple[FieldInfo, ...]:
+def view_fields(view: View) -> tuple[DeclaredField, ...]:
     """The fields of `view`, in the order that view lists them."""
     fields = [info for info in FIELDS if view in info.spec.views]
     if view in PUBLIC:
@@ -191,8 +191,8 @@ def names_of(value_type: type, view: View = View.ROW) -> tuple[str, ...]:
 KEY = next(info.name for info in FIELDS if info.spec.key)
 """The idempotency key's name."""
 DEFAULTS_TO_NOW = tuple(info.name for info in FIELDS if info.spec.defaults_to_now)
-MADE_AT = next(info.name for info in FIELDS if info.type is datetime)
-"""The name of the time the prediction was made (predictions of a user are ordered by it)."""
+MADE_AT = DEFAULTS_TO_NOW[0]
+"""The name of the time the prediction was made (a user's predictions are cached in its order)."""
 
 
 def iso_timestamp(value: datetime | str | None) -> str:
@@ -249,7 +249,7 @@ def view_builder(
     return _compile(f"build_{view}", source, namespace)
 
 
-def _model_type(info: FieldInfo, view: View) -> Any:
+def _model_type(info: DeclaredField, view: View) -> Any:
     if info.spec.choices is not None:
         value_type: Any = Literal[info.spec.choices]
     elif info.type is datetime:
