@@ -7,51 +7,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-CACHE_FIELDS = (
-    "user_id",
-    "predicted_revenue",
-    "lower",
-    "upper",
-    "stage",
-    "model_version",
-    "scored_at",
-    "source",
-)
-"""Keys of a cached prediction, in the order they are written."""
+from scorer.prediction import View, iso_timestamp, view_builder, view_names
 
+CACHE_FIELDS = view_names(View.CACHE)
+"""Keys of a cached prediction, in the order they are written (the CACHE view of `Prediction`)."""
 
-def iso_timestamp(value: datetime | str | None) -> str:
-    """ISO 8601 text of a timestamp; naive datetimes are taken as UTC, None means now."""
-    if value is None:
-        value = datetime.now(UTC)
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
-
-
-def cache_value(prediction: Mapping[str, Any]) -> dict[str, Any]:
-    """The cached form of a prediction or a `predictions` row.
-
-    `scored_at` is taken from `scored_at`, else `created_at` (datetime or ISO text), else now.
-    """
-    scored_at = prediction.get("scored_at") or prediction.get("created_at")
-    return {
-        "user_id": prediction["user_id"],
-        "predicted_revenue": float(prediction["predicted_revenue"]),
-        "lower": float(prediction["lower"]),
-        "upper": float(prediction["upper"]),
-        "stage": prediction["stage"],
-        "model_version": prediction["model_version"],
-        "scored_at": iso_timestamp(scored_at),
-        "source": prediction["source"],
-    }
+cache_value = view_builder(View.CACHE, {float: float, datetime: iso_timestamp})
+cache_value.__doc__ = """The cached form of a prediction or a `predictions` row (also what GET
+/users/<id>/prediction answers). A renamed value is taken under its cached name if present
+(`scored_at`), else its declared one (`created_at`: datetime or ISO text), else now."""
 
 
 SET_MANY_PAGE = 1000

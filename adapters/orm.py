@@ -1,10 +1,15 @@
 """The `predictions` table: one row per prediction, from the API, the stream or a batch job.
 
+Its columns are the ROW view of `scorer.prediction.Prediction`; the frozen migration 0001 created
+the same table (tests/adapters/test_prediction_views.py compares them).
+
 Types have SQLite variants (JSON for JSONB, INTEGER primary key) so the same metadata serves
 Postgres in production and SQLite in the embedded mode and the unit tests.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from scorer.prediction import DeclaredField, View, view_fields
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,6 +36,25 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+COLUMN_TYPES = {
+    str: Text,
+    float: Double,
+    dict: JSON().with_variant(JSONB, "postgresql"),
+    datetime: DateTime(timezone=True),
+}
+"""The column type of each kind of prediction value."""
+
+
+def _column(info: DeclaredField) -> Column:
+    return Column(
+        info.name,
+        COLUMN_TYPES[info.type],
+        nullable=info.nullable(View.ROW),
+        unique=info.spec.key or None,
+        server_default=func.now() if info.spec.defaults_to_now else None,
+    )
+
 
 predictions = Table(
     "predictions",
@@ -39,16 +65,7 @@ predictions = Table(
         Identity(),
         primary_key=True,
     ),
-    Column("event_id", Text, nullable=False, unique=True),
-    Column("user_id", Text, nullable=True),
-    Column("source", Text, nullable=False),
-    Column("stage", Text, nullable=False),
-    Column("input", JSON().with_variant(JSONB, "postgresql"), nullable=False),
-    Column("predicted_revenue", Double, nullable=False),
-    Column("lower", Double, nullable=False),
-    Column("upper", Double, nullable=False),
-    Column("model_version", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *[_column(info) for info in view_fields(View.ROW)],
 )
 Index("ix_predictions_user_id_created_at", predictions.c.user_id, predictions.c.created_at.desc())
 Index("ix_predictions_created_at", predictions.c.created_at)

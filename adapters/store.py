@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.orm import ROW_COLUMNS, predictions
+from scorer.prediction import DEFAULTS_TO_NOW, KEY, names_of
 
 _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
@@ -79,22 +80,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+_TIMES = names_of(datetime)
+_JSON = names_of(dict)
+_FLOAT_COLUMNS = names_of(float)
+
+
 def _row(prediction: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     row = {name: prediction.get(name) for name in ROW_COLUMNS}
-    row["created_at"] = _aware(row["created_at"]) or now
-    if row["input"] is None:
-        row["input"] = {}
+    for name in _TIMES:
+        row[name] = _aware(row[name]) or (now if name in DEFAULTS_TO_NOW else None)
+    for name in _JSON:
+        if row[name] is None:
+            row[name] = {}
     return row
 
 
 def _found(found: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(found)
-    row["created_at"] = _aware(row["created_at"])
-    row["scored_at"] = row["created_at"].isoformat()
+    for name in _TIMES:
+        row[name] = _aware(row[name])
     return row
 
 
-_FLOAT_COLUMNS = ("predicted_revenue", "lower", "upper")
 _NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
@@ -132,8 +139,8 @@ def _recordset_insert():
     return (
         postgres_insert(predictions)
         .from_select(list(ROW_COLUMNS), select(*[batch.c[name] for name in ROW_COLUMNS]))
-        .on_conflict_do_nothing(index_elements=[predictions.c.event_id])
-        .returning(predictions.c.event_id)
+        .on_conflict_do_nothing(index_elements=[predictions.c[KEY]])
+        .returning(predictions.c[KEY])
     )
 
 
@@ -152,8 +159,8 @@ class PredictionStore:
         """INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id, for executemany."""
         return (
             self._insert(predictions)
-            .on_conflict_do_nothing(index_elements=[predictions.c.event_id])
-            .returning(predictions.c.event_id)
+            .on_conflict_do_nothing(index_elements=[predictions.c[KEY]])
+            .returning(predictions.c[KEY])
         )
 
     def save_many(self, rows: Iterable[Mapping[str, Any]], connection=None) -> int:
@@ -188,8 +195,8 @@ class PredictionStore:
         return list(found.scalars())
 
     def latest_for_user(self, user_id: str) -> dict[str, Any] | None:
-        """The user's most recent prediction as a dict of its columns (created_at aware), with
-        `scored_at` (ISO text of created_at) so it can go straight into the cache; else None."""
+        """The user's most recent prediction as a dict of its columns (times aware, so it can go
+        straight into the cache), else None."""
         query = (
             select(predictions)
             .where(predictions.c.user_id == user_id)

@@ -15,27 +15,23 @@ from typing import Any, NamedTuple
 import orjson
 from redis.exceptions import ResponseError
 
-from adapters.cache import iso_timestamp
+from scorer.prediction import (
+    DeclaredField,
+    View,
+    iso_timestamp,
+    names_of,
+    view_fields,
+    view_names,
+)
 from scorer.schema import RECORD_COLUMNS
 
 META_FIELDS = ("event_id", "sent_at")
 """Fields of an install event that are not record columns."""
 
-SCORED_FIELDS = (
-    "event_id",
-    "user_id",
-    "source",
-    "stage",
-    "input",
-    "predicted_revenue",
-    "lower",
-    "upper",
-    "model_version",
-    "created_at",
-)
-"""Fields of a scored-stream entry (one prediction the API made)."""
+SCORED_FIELDS = view_names(View.STREAM)
+"""Fields of a scored-stream payload (one prediction the API made): the STREAM view of
+`scorer.prediction.Prediction`."""
 
-SOURCES = ("api", "stream", "batch")
 MAX_ERROR_CHARS = 2000
 
 
@@ -43,7 +39,9 @@ class StreamDecodeError(ValueError):
     """A stream entry that cannot be turned into what it should hold."""
 
 
-class InstallEvent(NamedTuple):
+class InstallEntry(NamedTuple):
+    """An install-events stream entry, split into its record fields and its metadata."""
+
     record: dict[str, str]  # every field but event_id / sent_at, for InstallRecord to validate
     event_id: str | None
     sent_at: str | None
@@ -100,21 +98,22 @@ def encode_install_event(
     return fields
 
 
-def decode_install_event(fields: Mapping | None) -> InstallEvent:
+def decode_install_event(fields: Mapping | None) -> InstallEntry:
     """Split an install-event entry into its record fields and its metadata."""
     record = text_fields(fields)
     event_id = record.pop("event_id", "") or None
     sent_at = record.pop("sent_at", "") or None
-    return InstallEvent(record, event_id, sent_at)
+    return InstallEntry(record, event_id, sent_at)
 
 
 SCORED_FIELD = "prediction"
 """The one field of a scored-stream entry: the prediction as a JSON object of SCORED_FIELDS."""
 _SCORED_KEY = SCORED_FIELD.encode()
 """The same field name as Redis returns it to a client without decode_responses."""
-SCORED_NUMBERS = ("predicted_revenue", "lower", "upper")
-SCORED_TEXTS = ("event_id", "source", "stage", "model_version", "created_at")
-"""Scored-entry values that must be present (non-empty text)."""
+SCORED_NUMBERS = names_of(float, View.STREAM)
+"""Payload values that must be finite numbers."""
+_NOW = names_of(datetime, View.STREAM)
+_JSON = names_of(dict, View.STREAM)
 
 
 def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
@@ -134,13 +133,27 @@ def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
         if not math.isfinite(value):
             raise ValueError(f"{name}: not a finite number: {value!r}")
         body[name] = value
-    body["input"] = body["input"] or {}
-    if body["created_at"] is None:
-        body["created_at"] = datetime.now(UTC)
+    for name in _JSON:
+        body[name] = body[name] or {}
+    for name in _NOW:
+        if body[name] is None:
+            body[name] = datetime.now(UTC)
     try:  # orjson writes datetimes as ISO 8601, naive ones as UTC
         return {SCORED_FIELD: orjson.dumps(body, option=orjson.OPT_NAIVE_UTC)}
     except TypeError as error:  # orjson.JSONEncodeError
         raise ValueError(f"cannot be encoded as JSON: {error}") from None
+
+
+def _required_text(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not value or not isinstance(value, str):
+        raise StreamDecodeError(f"{name}: missing")
+    return value
+
+
+def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return str(value) if value not in (None, "") else None
 
 
 def _number(body: Mapping[str, Any], name: str) -> float:
@@ -152,8 +165,50 @@ def _number(body: Mapping[str, Any], name: str) -> float:
     return float(value)
 
 
+def _object(body: Mapping[str, Any], name: str) -> dict:
+    value = body.get(name)
+    if not isinstance(value, dict):
+        raise StreamDecodeError(f"{name}: not a JSON object")
+    return value
+
+
+def _timestamp(body: Mapping[str, Any], name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(_required_text(body, name))
+    except ValueError:
+        raise StreamDecodeError(f"{name}: not an ISO 8601 timestamp") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+_DECODERS = {str: _required_text, float: _number, dict: _object, datetime: _timestamp}
+"""How each kind of payload value is read and checked."""
+
+
+def _decoder(info: DeclaredField):
+    if info.nullable(View.STREAM):
+        if info.type is not str:
+            raise TypeError(f"{info.name}: no stream decoder for a nullable {info.type}")
+        return _optional_text
+    read = _DECODERS[info.type]
+    choices = info.spec.choices
+    if choices is None:
+        return read
+
+    def one_of(body: Mapping[str, Any], name: str):
+        value = read(body, name)
+        if value not in choices:
+            raise StreamDecodeError(f"{name}: must be one of {', '.join(choices)}")
+        return value
+
+    return one_of
+
+
+_SCORED_DECODERS = tuple((info.name, _decoder(info)) for info in view_fields(View.STREAM))
+
+
 def decode_scored(fields: Mapping | None) -> dict[str, Any]:
-    """A `predictions` row from a scored-stream entry; raises StreamDecodeError when malformed."""
+    """A `predictions` row from a scored-stream entry; raises StreamDecodeError naming the field
+    when malformed."""
     if fields is None:
         raise StreamDecodeError("entry was deleted from the stream")
     raw = fields.get(_SCORED_KEY, fields.get(SCORED_FIELD))
@@ -165,31 +220,7 @@ def decode_scored(fields: Mapping | None) -> dict[str, Any]:
         raise StreamDecodeError(f"{SCORED_FIELD}: not JSON") from None
     if not isinstance(body, dict):
         raise StreamDecodeError(f"{SCORED_FIELD}: not a JSON object")
-    for name in SCORED_TEXTS:
-        if not body.get(name) or not isinstance(body[name], str):
-            raise StreamDecodeError(f"{name}: missing")
-    if body["source"] not in SOURCES:
-        raise StreamDecodeError(f"source: must be one of {', '.join(SOURCES)}")
-    try:
-        created_at = datetime.fromisoformat(body["created_at"])
-    except ValueError:
-        raise StreamDecodeError("created_at: not an ISO 8601 timestamp") from None
-    record = body.get("input")
-    if not isinstance(record, dict):
-        raise StreamDecodeError("input: not a JSON object")
-    user_id = body.get("user_id")
-    return {
-        "event_id": body["event_id"],
-        "user_id": str(user_id) if user_id not in (None, "") else None,
-        "source": body["source"],
-        "stage": body["stage"],
-        "input": record,
-        "predicted_revenue": _number(body, "predicted_revenue"),
-        "lower": _number(body, "lower"),
-        "upper": _number(body, "upper"),
-        "model_version": body["model_version"],
-        "created_at": created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC),
-    }
+    return {name: decode(body, name) for name, decode in _SCORED_DECODERS}
 
 
 def _id(value: bytes | str) -> str:

@@ -15,7 +15,7 @@ from adapters.cache import cache_value
 from api.body import json_body
 from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
 from api.schemas import InstallRecord, batch_models
-from api.scoring import score
+from api.scoring import predict_request
 from api.services import WARM_UP, current_services
 
 log = logging.getLogger(__name__)
@@ -37,17 +37,15 @@ def predict():
     except ValidationError as error:
         raise validation_failed(error) from None
     request_id = os.urandom(16).hex()
-    answers, scored = score(services.predictor, records, request_id, batch)
+    answers, predictions = predict_request(services.predictor, records, request_id, batch)
     if not request.environ.get(WARM_UP):
-        services.publisher.publish(scored)
+        services.publisher.publish(predictions)
         services.count_predictions(answers)
     if not batch:
         return json_response(answers[0], headers={"X-Request-ID": request_id})
-    body = {
-        "request_id": request_id,
-        "model_version": services.predictor.version,
-        "predictions": answers,
-    }
+    body = dict(  # the fields of PredictionBatch, in its order
+        request_id=request_id, model_version=services.predictor.version, predictions=answers
+    )
     return json_response(body, headers={"X-Request-ID": request_id})
 
 

@@ -19,11 +19,9 @@ from pydantic import (
     create_model,
 )
 
-from scorer.schema import STAGES
+from scorer.prediction import View, view_model
 from scorer.schema import InstallRecord as ContractRecord
 
-Stage = Literal[STAGES]  # type: ignore[valid-type]
-Source = Literal["api", "stream", "batch"]
 InstallRecord = ContractRecord
 
 
@@ -66,35 +64,20 @@ def batch_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
     return predict, events
 
 
-class Prediction(BaseModel):
-    """One prediction made by /predict."""
-
-    user_id: str | None = Field(description="The record's user id, when it had one.")
-    predicted_revenue: float = Field(description="Expected D7 revenue.")
-    lower: float | None = Field(description="Lower bound of the 80% interval.")
-    upper: float | None = Field(description="Upper bound of the 80% interval.")
-    stage: Stage = Field(description="install (attributes only) or early_events.")
-    model_version: str
-    request_id: str = Field(description="Id of the request; `<id>:<index>` inside a batch.")
+Prediction = view_model(View.ANSWER, "Prediction", "One prediction made by /predict.")
+UserPrediction = view_model(
+    View.CACHE,
+    "UserPrediction",
+    "The latest prediction of one user (from the cache, else from Postgres).",
+)
 
 
 class PredictionBatch(BaseModel):
     request_id: str
     model_version: str
-    predictions: list[Prediction] = Field(description="One per instance, in request order.")
-
-
-class UserPrediction(BaseModel):
-    """The latest prediction of one user (from the cache, else from Postgres)."""
-
-    user_id: str
-    predicted_revenue: float
-    lower: float | None
-    upper: float | None
-    stage: Stage
-    model_version: str
-    scored_at: str = Field(description="When the prediction was made (ISO 8601).")
-    source: Source = Field(description="api, stream or batch: which path made it.")
+    predictions: list[Prediction] = Field(  # type: ignore[valid-type]
+        description="One per instance, in request order."
+    )
 
 
 class EventsAccepted(BaseModel):

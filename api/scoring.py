@@ -1,70 +1,55 @@
-"""Scoring validated records for /predict, and the scored-stream entry of each prediction.
+"""Predicting validated records for /predict, and the scored-stream entry of each prediction.
 
-`score` is all a request does; `scored_entry` runs later in the publisher thread, so encoding the
-stream entry costs the request nothing. The start-up warm-up runs the same code.
+`predict_request` is all a request does; `scored_entry` runs later in the publisher thread, so
+encoding the stream entry costs the request nothing. The start-up warm-up runs the same code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from adapters.stream import encode_scored
+from scorer.prediction import Prediction, View, make_prediction, view_builder
 
 SOURCE = "api"
 
-
-class Scored(NamedTuple):
-    """What the scored stream needs of one prediction, kept until the publisher encodes it."""
-
-    answer: dict[str, Any]
-    record: Mapping[str, Any]
-    created_at: datetime
+answer = view_builder(View.ANSWER)
+"""The /predict answer for one prediction (`event_id` answered as `request_id`)."""
 
 
-def score(
+def predict_request(
     predictor, records: Sequence[Mapping[str, Any]], request_id: str, batch: bool
-) -> tuple[list[dict[str, Any]], list[Scored]]:
-    """Predict every record; returns the answers and what to publish about them.
+) -> tuple[list[dict[str, Any]], list[Prediction]]:
+    """Predict every record; returns the answers and the predictions to publish.
 
     In a batch each prediction's id is `<request_id>:<index>`, which is also its event_id.
     """
     version = predictor.version
     created_at = datetime.now(UTC)
     answers: list[dict[str, Any]] = []
-    scored: list[Scored] = []
+    predictions: list[Prediction] = []
     for index, record in enumerate(records):
-        prediction = predictor.predict_one(record)
-        answer = {
-            "user_id": record.get("user_id"),
-            "predicted_revenue": prediction.predicted_revenue,
-            "lower": prediction.lower,
-            "upper": prediction.upper,
-            "stage": prediction.stage,
-            "model_version": version,
-            "request_id": f"{request_id}:{index}" if batch else request_id,
-        }
-        answers.append(answer)
-        scored.append(Scored(answer, record, created_at))
-    return answers, scored
+        estimate = predictor.predict_one(record)
+        prediction = make_prediction(
+            event_id=f"{request_id}:{index}" if batch else request_id,
+            user_id=record.get("user_id"),
+            source=SOURCE,
+            stage=estimate.stage,
+            input=record,
+            predicted_revenue=estimate.predicted_revenue,
+            lower=estimate.lower,
+            upper=estimate.upper,
+            model_version=version,
+            created_at=created_at,
+        )
+        answers.append(answer(prediction))
+        predictions.append(prediction)
+    return answers, predictions
 
 
-def scored_entry(item: Scored) -> dict[str, str]:
+def scored_entry(prediction: Prediction) -> dict[str, bytes]:
     """The scored-stream fields of one prediction (raises ValueError if it cannot be encoded,
     e.g. NaN bounds from a bundle without intervals)."""
-    answer = item.answer
-    return encode_scored(
-        {
-            "event_id": answer["request_id"],
-            "user_id": answer["user_id"],
-            "source": SOURCE,
-            "stage": answer["stage"],
-            "input": item.record,
-            "predicted_revenue": answer["predicted_revenue"],
-            "lower": answer["lower"],
-            "upper": answer["upper"],
-            "model_version": answer["model_version"],
-            "created_at": item.created_at,
-        }
-    )
+    return encode_scored(prediction)

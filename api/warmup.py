@@ -20,7 +20,7 @@ from sqlalchemy import text
 from werkzeug.test import EnvironBuilder
 
 from api.schemas import InstallRecord
-from api.scoring import score
+from api.scoring import predict_request
 from api.services import WARM_UP, Services
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _connect(services: Services) -> None:
 def _publisher(services: Services) -> None:
     """The publisher's encoding and script, which the flagged requests never reach."""
     record = InstallRecord.model_validate(SAMPLES[1]).model_dump()
-    _, scored = score(services.predictor, [record], "warm-up", batch=False)
+    _, scored = predict_request(services.predictor, [record], "warm-up", batch=False)
     services.publisher.warm_up(scored[0])
 
 

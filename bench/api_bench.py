@@ -35,6 +35,7 @@ import os
 import shutil
 import statistics
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -49,6 +50,10 @@ from api_load import (
     stop_server,
     throughput,
 )
+
+from adapters.cache import cache_value
+from scorer.prediction import make_prediction
+from scorer.schema import STAGE_EVENTS
 
 USER = "bench-user"
 CLIENT_WARM_UP = 20
@@ -156,16 +161,20 @@ def main() -> None:
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
     client = redis.Redis.from_url(redis_url)
-    cached = {
-        "user_id": USER,
-        "predicted_revenue": 1.5,
-        "lower": 0.5,
-        "upper": 3.0,
-        "stage": "early_events",
-        "model_version": "bench",
-        "scored_at": "2024-01-01T00:00:00+00:00",
-        "source": "stream",
-    }
+    cached = cache_value(
+        make_prediction(
+            event_id="bench",
+            user_id=USER,
+            source="stream",
+            stage=STAGE_EVENTS,
+            input={},
+            predicted_revenue=1.5,
+            lower=0.5,
+            upper=3.0,
+            model_version="bench",
+            created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+    )
     client.set(prefix + "prediction:" + USER, json.dumps(cached))
 
     server_cpus, client_cpus = cpu_layout(args.layout)

@@ -20,16 +20,33 @@ import os
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters.cache import cache_value  # noqa: E402
 from api.services import REDIS_TIMEOUT_SECONDS, PerThreadRedis, redis_client  # noqa: E402
+from scorer.prediction import make_prediction  # noqa: E402
+from scorer.schema import STAGE_EVENTS  # noqa: E402
 
-VALUE = (
-    b'{"user_id":"bench-user","predicted_revenue":1.5,"lower":0.5,"upper":3.0,'
-    b'"stage":"early_events","model_version":"bench","scored_at":"2024-01-01T00:00:00+00:00",'
-    b'"source":"stream"}'
+VALUE = orjson.dumps(
+    cache_value(
+        make_prediction(
+            event_id="bench",
+            user_id="bench-user",
+            source="stream",
+            stage=STAGE_EVENTS,
+            input={},
+            predicted_revenue=1.5,
+            lower=0.5,
+            upper=3.0,
+            model_version="bench",
+            created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+    )
 )
 
 

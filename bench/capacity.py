@@ -46,7 +46,7 @@ from adapters.stream import EventStream, encode_install_event, encode_scored  # 
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
-from worker.predictions import score  # noqa: E402
+from worker.predictions import predict_events  # noqa: E402
 from worker.wiring import build_worker, redis_client  # noqa: E402
 
 SAMPLE = 10_000
@@ -94,7 +94,7 @@ def sample_rows(predictor, count: int) -> list[dict]:
     frame = synthetic_records(count, seed=11, with_revenue=False)
     raw = frame.astype(object).where(frame.notna(), None).to_dict("records")
     records = [InstallRecord(**{**r, "user_id": f"capacity-user-{i}"}) for i, r in enumerate(raw)]
-    return score(predictor, records, [f"capacity-{i}" for i in range(count)], "stream")
+    return predict_events(predictor, records, [f"capacity-{i}" for i in range(count)], "stream")
 
 
 def redis_bytes(client, prefix: str, rows: list[dict]) -> dict[str, float]:

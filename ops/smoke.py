@@ -17,6 +17,11 @@ import urllib.request
 import uuid
 from typing import Any
 
+from scorer.prediction import View, view_model
+from scorer.schema import STAGE_EVENTS
+
+PredictionAnswer = view_model(View.ANSWER, "PredictionAnswer", "One /predict answer.")
+
 RECORD = {"country": "us", "platform": "ios", "source": "Organic", "event_1": 2, "event_2": 5}
 
 
@@ -91,9 +96,10 @@ def run_smoke(
 
     status, body = api.call("POST", "/predict", {"user_id": by_kind["api"], **RECORD})
     expect(status == 200, f"POST /predict answered {status}: {body}")
-    expect(body["predicted_revenue"] >= 0 and body["stage"] == "early_events", f"odd: {body}")
-    event_ids = {by_kind["api"]: body["request_id"]}
-    say(f"POST /predict 200: {body['predicted_revenue']:.4f} ({body['model_version']})")
+    answer = PredictionAnswer.model_validate(body)  # the /predict contract, field by field
+    expect(answer.predicted_revenue >= 0 and answer.stage == STAGE_EVENTS, f"odd: {body}")
+    event_ids = {by_kind["api"]: answer.request_id}
+    say(f"POST /predict 200: {answer.predicted_revenue:.4f} ({answer.model_version})")
 
     event_ids[by_kind["event"]] = f"smoke-{tag}-e1"
     event = {"user_id": by_kind["event"], "event_id": event_ids[by_kind["event"]], **RECORD}

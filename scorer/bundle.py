@@ -18,17 +18,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .data import file_sha256, read_records
-from .evaluate import SUBSETS, cross_validate, predict_both_stages, score
+from .evaluate import SUBSETS, cross_validate, predict_both_stages, stage_metrics
 from .features import EVENTS_FEATURES, INSTALL_FEATURES
-from .predictor import Predictor
+from .prediction import View, view_fields
+from .predictor import Estimate, Predictor
 from .quality import rate_anomalies
 from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
 from .train import TrainingConfig, fit_predictor
 
 LIBRARIES = ("xgboost-cpu", "numpy", "pandas", "scikit-learn", "scipy")
 PREDICT_CHUNK = 100_000
-PREDICTION_COLUMNS = ("predicted_revenue", "lower", "upper", "stage")
-"""What `Predictor.predict_batch` returns, as `predict` writes it after the user id."""
+CSV_FIELDS = view_fields(View.CSV)
 CV_FOLDS = 5
 
 
@@ -104,7 +104,8 @@ def train_bundle(
 def predict_file(
     model: str | Path, data: str | Path, out: str | Path, progress: bool = True
 ) -> int:
-    """Write `user_id,predicted_revenue,lower,upper,stage,model_version` for every input row."""
+    """Write the CSV view of a prediction (`user_id,predicted_revenue,lower,upper,stage,
+    model_version`) for every input row."""
     predictor = Predictor.load(model)
     frame = read_records(data)
     parts = []
@@ -113,11 +114,10 @@ def predict_file(
     ):
         chunk = frame.iloc[start : start + PREDICT_CHUNK]
         parts.append(predictor.predict_batch(chunk))
-    predicted = pd.concat(parts) if parts else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    result = pd.DataFrame({"user_id": frame["user_id"].to_numpy()})
-    for column in PREDICTION_COLUMNS:
-        result[column] = predicted[column].to_numpy()
-    result["model_version"] = predictor.version
+    predicted = pd.concat(parts) if parts else pd.DataFrame(columns=Estimate._fields)
+    columns = {name: predicted[name].to_numpy() for name in Estimate._fields}
+    columns.update(user_id=frame["user_id"].to_numpy(), model_version=predictor.version)
+    result = pd.DataFrame({info.public(View.CSV): columns[info.name] for info in CSV_FIELDS})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False)
     return len(result)
@@ -129,7 +129,7 @@ def evaluate_file(model: str | Path, data: str | Path) -> dict:
     frame = read_records(data, require_target=True)
     revenue = frame.pop(TARGET).to_numpy()
     anomalous = predictor.card.get("anomalous_countries", [])
-    metrics = score(frame, revenue, predict_both_stages(predictor, frame), anomalous)
+    metrics = stage_metrics(frame, revenue, predict_both_stages(predictor, frame), anomalous)
     return {
         "model_version": predictor.version,
         "rows": int(len(frame)),

@@ -31,7 +31,7 @@ def outside(frame: pd.DataFrame, countries: Iterable[str]) -> np.ndarray:
     return ~country.isin(list(countries)).to_numpy()
 
 
-def score(
+def stage_metrics(
     frame: pd.DataFrame,
     revenue: np.ndarray,
     predictions: dict[str, pd.DataFrame],
@@ -115,7 +115,7 @@ def cross_validate(
         model = fit(frame.iloc[train].reset_index(drop=True), revenue[train])
         test_frame = frame.iloc[test].reset_index(drop=True)
         predictions = predict_both_stages(model, test_frame)
-        scores = score(test_frame, revenue[test], predictions, anomalous)
+        scores = stage_metrics(test_frame, revenue[test], predictions, anomalous)
         for stage, subsets in scores.items():
             for subset, values in subsets.items():
                 rows.append(

@@ -31,12 +31,18 @@ PIPELINE_FILE = "pipeline.json"
 MODEL_FILES = {STAGE_INSTALL: "install.ubj", STAGE_EVENTS: "early_events.ubj"}
 
 
-class Prediction(NamedTuple):
+class Estimate(NamedTuple):
+    """The numbers of one prediction: the mean, its 80% interval and the stage that made them
+    (the fields of the same names of `scorer.prediction.Prediction`)."""
+
     predicted_revenue: float
     lower: float
     upper: float
     stage: str
 
+
+MEAN = Estimate._fields[0]
+"""The column of `predict_batch`'s frame holding the mean prediction."""
 
 PLATFORMS = ("android", "ios", UNKNOWN)
 GROUP_NAMES = [f"{stage}:{platform}" for platform in PLATFORMS for stage in STAGES]
@@ -73,15 +79,15 @@ class Predictor:
         return str(self.card.get("version", "unversioned"))
 
     # --- one record -----------------------------------------------------------------------
-    def predict_one(self, record: Mapping[str, Any]) -> Prediction:
+    def predict_one(self, record: Mapping[str, Any]) -> Estimate:
         """Predict one validated record (keys of `schema.RECORD_COLUMNS`; missing = unknown)."""
         stage, row, offset, zero = self.pipeline.build_row(record)
         if zero:
-            return Prediction(0.0, 0.0, 0.0, stage)
+            return Estimate(0.0, 0.0, 0.0, stage)
         margin = self.forests[stage].margin_one(row)
         mean = float(np.exp(margin + offset))
         lower, upper = self._bounds_one(stage, record.get("platform"), mean)
-        return Prediction(mean, lower, upper, stage)
+        return Estimate(mean, lower, upper, stage)
 
     def _bounds_one(self, stage: str, platform: Any, mean: float) -> tuple[float, float]:
         if self.intervals is None:
@@ -92,7 +98,7 @@ class Predictor:
     def predict_batch(
         self, frame: pd.DataFrame | Mapping[str, Sequence], validated: bool = False
     ) -> pd.DataFrame:
-        """Predict every row of a frame of install records.
+        """Predict every row of a frame of install records: one column per `Estimate` field.
 
         The frame is checked against the data contract unless `validated` says it already was
         (by `scorer.data.validate_frame`, or built from `InstallRecord`s with every column).
@@ -108,10 +114,7 @@ class Predictor:
             platform = per_distinct(clean["platform"].to_numpy(), _platform_index, int)
             lower, upper = self.intervals.bounds(GROUP_NAMES, platform * 2 + has_events, mean)
         index = frame.index if isinstance(frame, pd.DataFrame) else None
-        return pd.DataFrame(
-            {"predicted_revenue": mean, "lower": lower, "upper": upper, "stage": stage},
-            index=index,
-        )
+        return pd.DataFrame(Estimate(mean, lower, upper, stage)._asdict(), index=index)
 
     def _means(self, features: dict[str, np.ndarray]) -> np.ndarray:
         has_events = features["has_events"]

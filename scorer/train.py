@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from .features import EVENTS_FEATURES, INSTALL_FEATURES, MONOTONE_INCREASING, FeaturePipeline
 from .intervals import RatioIntervals
-from .predictor import Predictor, interval_group
+from .predictor import MEAN, Predictor, interval_group
 from .schema import STAGE_EVENTS, STAGE_INSTALL
 
 SEED = 20261126
@@ -153,10 +153,8 @@ def out_of_fold(
     without_events = frame.assign(event_1=np.nan, event_2=np.nan, event_3=np.nan)
     for train, test in folds.split(frame, strata(frame, revenue)):
         model = fit_models(frame.iloc[train], revenue[train], config, threads)
-        events[test] = model.predict_batch(frame.iloc[test])["predicted_revenue"].to_numpy()
-        install[test] = model.predict_batch(without_events.iloc[test])[
-            "predicted_revenue"
-        ].to_numpy()
+        events[test] = model.predict_batch(frame.iloc[test])[MEAN].to_numpy()
+        install[test] = model.predict_batch(without_events.iloc[test])[MEAN].to_numpy()
     return {STAGE_EVENTS: events, STAGE_INSTALL: install}
 
 

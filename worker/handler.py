@@ -16,9 +16,10 @@ from typing import Any
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
 from adapters.stream import Entry, EventStream, decode_install_event, decode_scored
+from scorer.prediction import KEY
 from scorer.schema import InstallRecord
 from worker.faults import is_transient
-from worker.predictions import Persisted, describe, persist_and_cache, score
+from worker.predictions import Persisted, describe, persist_and_cache, predict_events
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +165,14 @@ class BatchHandler:
                 item.event_id = event.event_id or f"{item.stream}:{item.entry_id}"
             else:
                 item.row = decode_scored(item.fields)
-                item.event_id = item.row["event_id"]
+                item.event_id = item.row[KEY]
         except (ValueError, TypeError) as error:
             prepared.failures.append((item, describe(error)))
             return
         prepared.items.append(item)
 
     def _score(self, items: list[_Item]) -> None:
-        rows = score(
+        rows = predict_events(
             self.predictor,
             [item.record for item in items],
             [item.event_id for item in items],

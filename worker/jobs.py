@@ -20,7 +20,7 @@ from adapters.jobs import CHUNK_SIZE, batch_queue
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from scorer.schema import InstallRecord
-from worker.predictions import describe, persist_and_cache, score
+from worker.predictions import describe, persist_and_cache, predict_events
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
                         invalid_examples.append({"index": index, "error": describe(error)})
                     continue
                 event_ids.append(str(event_id))
-            rows = score(predictor, valid, event_ids, source="batch")
+            rows = predict_events(predictor, valid, event_ids, source="batch")
             persisted = persist_and_cache(store, cache_, rows)
             counts["scored"] += len(rows)
             counts["inserted"] += persisted.inserted

@@ -1,4 +1,4 @@
-"""Scoring validated records into `predictions` rows, and persisting rows then caching them.
+"""Predicting validated records into `predictions` rows, and persisting rows then caching them.
 
 Shared by the stream handler and the rq batch jobs so both write the same rows the same way.
 """
@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
+from scorer.prediction import KEY, MADE_AT, Prediction, make_prediction
+from scorer.predictor import Estimate
 from scorer.schema import COUNT_COLUMNS, TEXT_COLUMNS
 
 
@@ -47,41 +49,37 @@ def records_frame(inputs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def score(
+def predict_events(
     predictor,
     records: Sequence,
     event_ids: Sequence[str],
     source: str,
     now: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Rows for `predictions` from validated InstallRecords, with one `predict_batch` call."""
+) -> list[Prediction]:
+    """One prediction per validated InstallRecord (a `predictions` row), with one
+    `predict_batch` call."""
     if not records:
         return []
     inputs = [record.model_dump() for record in records]
     result = predictor.predict_batch(records_frame(inputs), validated=True)
     created_at = now or datetime.now(UTC)
     version = predictor.version
+    estimates = zip(*(result[name].tolist() for name in Estimate._fields), strict=True)
     return [
-        {
-            "event_id": event_id,
-            "user_id": record["user_id"],
-            "source": source,
-            "stage": stage,
-            "input": record,
-            "predicted_revenue": revenue,
-            "lower": lower,
-            "upper": upper,
-            "model_version": version,
-            "created_at": created_at,
-        }
-        for event_id, record, revenue, lower, upper, stage in zip(
-            event_ids,
-            inputs,
-            result["predicted_revenue"].tolist(),
-            result["lower"].tolist(),
-            result["upper"].tolist(),
-            result["stage"].tolist(),
-            strict=True,
+        make_prediction(
+            event_id=event_id,
+            user_id=record["user_id"],
+            source=source,
+            stage=stage,
+            input=record,
+            predicted_revenue=predicted_revenue,
+            lower=lower,
+            upper=upper,
+            model_version=version,
+            created_at=created_at,
+        )
+        for event_id, record, (predicted_revenue, lower, upper, stage) in zip(
+            event_ids, inputs, estimates, strict=True
         )
     ]
 
@@ -97,8 +95,8 @@ def unique_by_event_id(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     unique = []
     for row in rows:
-        if row["event_id"] not in seen:
-            seen.add(row["event_id"])
+        if row[KEY] not in seen:
+            seen.add(row[KEY])
             unique.append(row)
     return unique
 
@@ -118,12 +116,12 @@ def persist_and_cache(
     """
     rows = unique_by_event_id(rows)
     inserted = set(store.insert_new(rows))
-    existed_for = {row["user_id"] for row in rows if row["event_id"] not in inserted}
+    existed_for = {row["user_id"] for row in rows if row[KEY] not in inserted}
     fresh = [
         row
         for row in rows
-        if row["event_id"] in inserted and row["user_id"] and row["user_id"] not in existed_for
+        if row[KEY] in inserted and row["user_id"] and row["user_id"] not in existed_for
     ]
-    fresh.sort(key=lambda row: row["created_at"])
+    fresh.sort(key=lambda row: row[MADE_AT])
     cached = cache.set_many(fresh + store.latest_for_users(existed_for), pipeline)
     return Persisted(inserted=len(inserted), cached=cached)

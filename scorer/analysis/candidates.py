@@ -20,6 +20,7 @@ import xgboost as xgb
 from ..data import validate_frame
 from ..features import EVENTS_FEATURES, INSTALL_FEATURES, FeaturePipeline
 from ..normalize import map_unique
+from ..predictor import Estimate
 from ..quality import country_rates
 from ..schema import STAGE_EVENTS, STAGE_INSTALL
 from ..train import StageParams, TrainingConfig
@@ -34,15 +35,9 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 def as_predictions(mean: np.ndarray, has_events: np.ndarray, index=None) -> pd.DataFrame:
     """The `Predictor.predict_batch` columns for a candidate without intervals."""
-    return pd.DataFrame(
-        {
-            "predicted_revenue": np.asarray(mean, float),
-            "lower": np.nan,
-            "upper": np.nan,
-            "stage": np.where(has_events, STAGE_EVENTS, STAGE_INSTALL),
-        },
-        index=index,
-    )
+    stage = np.where(has_events, STAGE_EVENTS, STAGE_INSTALL)
+    estimate = Estimate(np.asarray(mean, float), np.nan, np.nan, stage)
+    return pd.DataFrame(estimate._asdict(), index=index)
 
 
 @dataclass

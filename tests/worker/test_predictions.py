@@ -8,7 +8,7 @@ from stream_checks import synthetic_installs
 from adapters.stream import decode_install_event, encode_install_event
 from scorer.data import validate_frame
 from scorer.schema import InstallRecord
-from worker.predictions import records_frame, score
+from worker.predictions import predict_events, records_frame
 
 
 def stream_records(count, seed=3):
@@ -40,11 +40,11 @@ def test_validated_frame_gives_the_same_predictions(predictor, count):
 
 def test_score_makes_one_row_per_record_in_order(predictor):
     records = stream_records(5)
-    rows = score(predictor, records, [f"e{i}" for i in range(5)], source="stream")
+    rows = predict_events(predictor, records, [f"e{i}" for i in range(5)], source="stream")
     assert [row["event_id"] for row in rows] == [f"e{i}" for i in range(5)]
     assert [row["input"] for row in rows] == [record.model_dump() for record in records]
     one_by_one = [predictor.predict_one(record.model_dump()) for record in records]
     for row, expected in zip(rows, one_by_one, strict=True):
         assert row["predicted_revenue"] == pytest.approx(expected.predicted_revenue, rel=1e-6)
         assert row["stage"] == expected.stage and row["source"] == "stream"
-    assert score(predictor, [], [], source="stream") == []
+    assert predict_events(predictor, [], [], source="stream") == []
