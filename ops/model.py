@@ -71,8 +71,12 @@ def commands() -> None:
 def train(ctx: click.Context, data, out, repeats: int, quiet: bool, promote: bool) -> None:
     """Train a bundle (as `python -m scorer train`), then log and register it."""
     from scorer import cli as scorer_cli
+    from scorer.data import DataError
 
-    ctx.invoke(scorer_cli.train, data=data, out=out, repeats=repeats, quiet=quiet)
+    try:
+        ctx.invoke(scorer_cli.train, data=data, out=out, repeats=repeats, quiet=quiet)
+    except (DataError, FileNotFoundError) as error:  # one line, as `python -m scorer train`
+        raise scorer_cli.InputError(str(error)) from error
     register_bundle(out, Settings(), promote=promote)
 
 

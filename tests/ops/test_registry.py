@@ -224,3 +224,10 @@ def test_scorer_train_register_names_the_ops_command(tmp_path):
     assert result.exit_code == 2
     assert "python -m ops model train" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_model_train_names_a_missing_data_file_in_one_line(tmp_path):
+    argv = ["model", "train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and "missing.csv" in result.stderr
