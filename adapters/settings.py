@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +40,16 @@ class Settings(BaseSettings):
         "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
         description="SQLAlchemy URL of the predictions database.",
     )
+    host: str = Field("0.0.0.0", description="Address the API listens on (`python -m api`).")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port of the API.")
+    web_concurrency: int | None = Field(
+        None,
+        gt=0,
+        description="API server processes (default: one per CPU core this process may use).",
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Least severe level the services log."
+    )
     api_key: str | None = Field(None, description="Required in X-API-Key when set.")
     installs_stream: str = Field("installs", description="Stream of install events to score.")
     scored_stream: str = Field("scored", description="Stream of predictions made by the API.")
@@ -69,6 +79,16 @@ class Settings(BaseSettings):
     )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value):
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("web_concurrency", mode="before")
+    @classmethod
+    def _blank_count_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("model_uri", "api_key", mode="before")
     @classmethod

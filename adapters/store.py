@@ -38,15 +38,13 @@ _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
 
 def make_engine(url: str, statement_timeout_ms: int | None = None, **options: Any) -> Engine:
-    """An engine for `url` with pre-ping, so connections dropped by a restart are replaced, and
-    (on Postgres) a 5 s connect timeout, so an unreachable server fails fast instead of hanging.
+    """An engine for `url` (pre-ping unless `options` say otherwise, so connections dropped by
+    a restart are replaced); timeouts and pool sizes come from `adapters.connections`.
 
     `statement_timeout_ms` (Postgres): the server cancels a statement that runs, or waits for a
     lock, longer than that (an OperationalError); SQLite waits for a lock 5 s at most anyway.
     """
     options.setdefault("pool_pre_ping", True)
-    if url.startswith("postgresql+psycopg2"):
-        options.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -18,7 +18,9 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import Retrying, retry_if_result
 
+from adapters.connections import PUBLISH_WAIT
 from adapters.stream import EventStream
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,6 @@ FLUSH_INTERVAL = 0.02
 share a round trip (which costs far more than one more entry in it). The thread wakes on its
 own clock, never at a request's call: waking it from the request path handed it the GIL while
 the request was still answering."""
-RETRY_MIN_SECONDS = 0.05
-RETRY_MAX_SECONDS = 2.0
-"""Backoff between attempts while Redis is unreachable."""
 LOG_EVERY_SECONDS = 10.0
 """At most one warning per this interval about failures and drops."""
 
@@ -201,16 +200,18 @@ class StreamPublisher:
             self._thread.start()
 
     def _run(self) -> None:
-        pause = FLUSH_INTERVAL
-        while not self._stop.wait(timeout=pause):  # set by close()
-            if not self._pending:
-                continue
-            if self.flush():
-                pause = FLUSH_INTERVAL
-                if self._dropped_unlogged:
-                    self._maybe_log()
-            else:  # Redis unreachable: back off
-                pause = min(max(pause * 2, RETRY_MIN_SECONDS), RETRY_MAX_SECONDS)
+        """Flush every FLUSH_INTERVAL; while Redis is unreachable, try again after PUBLISH_WAIT
+        pauses until it answers or close() is called."""
+        retrying = Retrying(
+            retry=retry_if_result(lambda sent: not sent),
+            wait=PUBLISH_WAIT,
+            stop=lambda _state: self._stop.is_set(),
+            sleep=self._stop.wait,
+            retry_error_callback=lambda _state: False,
+        )
+        while not self._stop.wait(timeout=FLUSH_INTERVAL):  # set by close()
+            if self._pending and retrying(self.flush) and self._dropped_unlogged:
+                self._maybe_log()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and make a last attempt to send what is buffered."""

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
+from adapters.settings import Settings
+
 log = logging.getLogger("api.server")
 
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -40,7 +42,7 @@ def cores() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def default_workers() -> int:
+def default_workers(settings: Settings | None = None) -> int:
     """WEB_CONCURRENCY if set, else one process per core.
 
     Inference is CPU-bound and single-threaded, so a process per core uses the machine, and a
@@ -48,8 +50,8 @@ def default_workers() -> int:
     processes than cores make them take turns on a core, which lengthens the latency tail for
     no gain in throughput (docs/api.md, Performance).
     """
-    configured = os.environ.get("WEB_CONCURRENCY")
-    return int(configured) if configured else cores()
+    settings = settings if settings is not None else Settings()
+    return settings.web_concurrency or cores()
 
 
 def prepare_environment() -> Path | None:

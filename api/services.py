@@ -14,26 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis as redis_lib
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import Engine
 
+from adapters import connections
 from adapters.cache import PredictionCache
 from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
-from adapters.store import PredictionStore, make_engine
+from adapters.store import PredictionStore
 from adapters.stream import EventStream
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
 from api.scoring import scored_entry
 
 log = logging.getLogger(__name__)
-
-REDIS_TIMEOUT_SECONDS = 1.0
-"""Request-path Redis calls give up after this (Redis down must not hang a request)."""
-PUBLISHER_TIMEOUT_SECONDS = 5.0
-DATABASE_CONNECT_TIMEOUT_SECONDS = 2
 
 
 class MetricsCounters(PublishCounters):
@@ -88,18 +82,6 @@ class Services:
         self.engine.dispose()
 
 
-def redis_client(url: str, timeout: float, single_connection: bool = False) -> redis_lib.Redis:
-    """A client that fails fast instead of retrying when the server is gone."""
-    return redis_lib.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-        single_connection_client=single_connection,
-    )
-
-
 class PerThreadRedis:
     """A Redis client per thread, each holding its own connection, for the per-user cache reads.
 
@@ -147,21 +129,16 @@ def build_services(
         predictor, model_source = load_predictor(settings)
     else:
         model_source = {"kind": "injected"}
-    request_redis = (
-        redis if redis is not None else redis_client(settings.redis_url, REDIS_TIMEOUT_SECONDS)
-    )
-    publisher_redis = (
-        redis if redis is not None else redis_client(settings.redis_url, PUBLISHER_TIMEOUT_SECONDS)
-    )
-    cache_redis = redis
+    request_redis = cache_redis = publisher_redis = jobs_redis = redis
     if redis is None:
-        url = settings.redis_url
-        cache_redis = PerThreadRedis(lambda: redis_client(url, REDIS_TIMEOUT_SECONDS, True))
+        request_redis = connections.redis_client(settings, connections.REQUEST)
+        publisher_redis = connections.redis_client(settings, connections.PUBLISHER)
+        jobs_redis = connections.rq_connection(settings, connections.REQUEST)
+        cache_redis = PerThreadRedis(
+            lambda: connections.redis_client(settings, connections.REQUEST, single_connection=True)
+        )
     if engine is None:
-        connect_args = {}
-        if settings.database_url.startswith("postgresql"):
-            connect_args = {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS}
-        engine = make_engine(settings.database_url, connect_args=connect_args)
+        engine = connections.database_engine(settings, connections.REQUEST)
     services = Services(
         settings=settings,
         predictor=predictor,
@@ -173,7 +150,7 @@ def build_services(
         installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
-        batch_queue=batch_queue(request_redis, settings.rq_queue),
+        batch_queue=batch_queue(jobs_redis, settings.rq_queue),
     )
     services.publisher = StreamPublisher(
         publisher_redis,

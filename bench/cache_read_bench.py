@@ -28,7 +28,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.cache import cache_value  # noqa: E402
-from api.services import REDIS_TIMEOUT_SECONDS, PerThreadRedis, redis_client  # noqa: E402
+from adapters.connections import REQUEST, redis_client  # noqa: E402
+from adapters.settings import Settings  # noqa: E402
+from api.services import PerThreadRedis  # noqa: E402
 from scorer.prediction import make_prediction  # noqa: E402
 from scorer.schema import STAGE_EVENTS  # noqa: E402
 
@@ -64,11 +66,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    settings = Settings(redis_url=f"redis://127.0.0.1:6379/{args.redis_db}")
     key = f"bench:{os.getpid()}:prediction"
-    pooled = redis_client(url, REDIS_TIMEOUT_SECONDS)
-    single = redis_client(url, REDIS_TIMEOUT_SECONDS, single_connection=True)
-    per_thread = PerThreadRedis(lambda: redis_client(url, REDIS_TIMEOUT_SECONDS, True))
+    pooled = redis_client(settings, REQUEST)
+    single = redis_client(settings, REQUEST, single_connection=True)
+    per_thread = PerThreadRedis(lambda: redis_client(settings, REQUEST, single_connection=True))
     readers = {
         "pooled client .get (baseline)": lambda: pooled.get(key),
         "single-connection client .get": lambda: single.get(key),

@@ -1,5 +1,3 @@
-import sys
+from ops.cli import cli
 
-from ops.cli import main
-
-sys.exit(main())
+cli(prog_name="python -m ops")

@@ -1,52 +1,55 @@
-"""`python -m ops run | health | smoke | model`: the operations command line (thin: parse the
-arguments and call the module that does the work)."""
+"""`python -m ops run | health | smoke | model` (also `d7-ops`): the operations command line
+(thin: parse the arguments and call the module that does the work)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-from collections.abc import Sequence
 from pathlib import Path
 
+import click
+
+from adapters.settings import Settings
 from ops import health, model, smoke
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ops.launcher import run
-
-    return run(args.data_dir, args.host, args.port, args.api_workers)
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run",
-        help="start the API, the stream worker and the rq worker (make run)",
-        description="Uses REDIS_URL / DATABASE_URL when set; otherwise an embedded Redis "
-        "and a SQLite file in --data-dir.",
-    )
-    run.add_argument("--data-dir", type=Path, default=Path("run"), help="default: run/")
-    run.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
-    run.add_argument("--port", type=int, help="API port (default PORT, else 8000)")
-    run.add_argument(
-        "--api-workers",
-        type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY") or 2),
-        help="API processes (default WEB_CONCURRENCY, else 2)",
-    )
-    run.set_defaults(run=_run)
-    health.add_command(commands)
-    smoke.add_command(commands)
-    model.add_commands(commands)
-    return root
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Operations: run the whole system locally, container health checks, smoke checks and the
+    model registry. Configured by the environment (see README, Configuration)."""
+    quiet = ctx.invoked_subcommand == health.command.name  # a health check prints one line
     logging.basicConfig(
-        level=logging.WARNING if args.command == "health" else logging.INFO,
+        level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.run(args)
+
+
+@cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("run"),
+    show_default=True,
+    help="Where the SQLite file goes when DATABASE_URL is not set.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), help="API port (default: PORT, else 8000).")
+@click.option(
+    "--api-workers",
+    type=click.IntRange(min=1),
+    help="API processes (default: WEB_CONCURRENCY, else one per core).",
+)
+def run(data_dir: Path, host: str, port: int | None, api_workers: int | None) -> None:
+    """Start the API, the stream worker and the rq worker (`make run`).
+
+    Uses REDIS_URL / DATABASE_URL when set; otherwise an embedded Redis and a SQLite file in
+    --data-dir. Ctrl-C stops everything.
+    """
+    from ops.launcher import run as launch
+
+    raise SystemExit(launch(Settings(), data_dir, host, port, api_workers))
+
+
+cli.add_command(health.command)
+cli.add_command(smoke.command)
+cli.add_command(model.commands)

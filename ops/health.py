@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
-import argparse
 import socket
 import urllib.request
 
+import click
+
+from adapters import connections
 from adapters.settings import Settings
 
 TIMEOUT_SECONDS = 3.0
@@ -29,40 +31,32 @@ def check_api(settings: Settings, host: str = "127.0.0.1") -> str:
     return "api: /healthz ok"
 
 
-def _redis(settings: Settings):
-    import redis
-
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        decode_responses=True,
-    )
-
-
 def check_worker(settings: Settings, max_idle_seconds: float, client=None) -> str:
-    client = client or _redis(settings)
+    client = client or connections.redis_client(settings, connections.COMMAND)
     prefix = f"{socket.gethostname()}-"
     consumers = client.xinfo_consumers(settings.installs_stream, settings.consumer_group)
-    mine = [c for c in consumers if str(c["name"]).startswith(prefix)]
+    consumers = [{_text(key): value for key, value in c.items()} for c in consumers]
+    mine = [c for c in consumers if _text(c["name"]).startswith(prefix)]
     if not mine:
         raise RuntimeError(f"no consumer {prefix}* in group {settings.consumer_group}")
     freshest = min(mine, key=lambda c: int(c["idle"]))
     idle = int(freshest["idle"]) / 1000
+    name = _text(freshest["name"])
     if idle > max_idle_seconds:
-        raise RuntimeError(f"consumer {freshest['name']} idle for {idle:.0f} s")
-    return f"worker: consumer {freshest['name']} read {idle:.1f} s ago"
+        raise RuntimeError(f"consumer {name} idle for {idle:.0f} s")
+    return f"worker: consumer {name} read {idle:.1f} s ago"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def check_rq(settings: Settings, client=None) -> str:
-    import redis
     from rq import Worker
 
     from adapters.jobs import batch_queue
 
-    client = client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-    )
+    client = client or connections.rq_connection(settings, connections.COMMAND)
     hostname = socket.gethostname()
     workers = Worker.all(queue=batch_queue(client, settings.rq_queue))
     mine = [w for w in workers if w.hostname == hostname]
@@ -71,26 +65,32 @@ def check_rq(settings: Settings, client=None) -> str:
     return f"rq: worker {mine[0].name} ({mine[0].get_state()})"
 
 
-def main(args: argparse.Namespace) -> int:
-    settings = Settings()
+def check(service: str, max_idle_seconds: float, settings: Settings | None = None) -> int:
+    """Print whether `service` is healthy, in one line; returns the exit status (0 healthy)."""
+    settings = settings or Settings()
     try:
-        if args.service == "api":
+        if service == "api":
             message = check_api(settings)
-        elif args.service == "worker":
-            message = check_worker(settings, args.max_idle)
+        elif service == "worker":
+            message = check_worker(settings, max_idle_seconds)
         else:
             message = check_rq(settings)
     except Exception as error:  # any failure is "unhealthy", said in one line
-        print(f"{args.service} unhealthy: {type(error).__name__}: {error}")
+        print(f"{service} unhealthy: {type(error).__name__}: {error}")
         return 1
     print(message)
     return 0
 
 
-def add_command(commands) -> None:
-    health = commands.add_parser("health", help="container health check (exit 0 = healthy)")
-    health.add_argument("service", choices=("api", "worker", "rq"))
-    health.add_argument(
-        "--max-idle", type=float, default=60.0, help="worker: seconds since its last read"
-    )
-    health.set_defaults(run=main)
+@click.command("health")
+@click.argument("service", type=click.Choice(["api", "worker", "rq"]))
+@click.option(
+    "--max-idle",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="worker: longest time, in seconds, since the consumer's last read.",
+)
+def command(service: str, max_idle: float) -> None:
+    """Container health check of SERVICE (exit status 0: healthy)."""
+    raise SystemExit(check(service, max_idle))

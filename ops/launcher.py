@@ -14,12 +14,14 @@ import signal
 import socket
 import sys
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.processes import Services
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from adapters.settings import Settings
+from ops.processes import ProcessSupervisor
 
 READY_SECONDS = 180.0
 """How long the API may take to load the model, warm up and answer /readyz."""
@@ -42,16 +44,22 @@ class Plan:
         return f"http://{shown}:{self.port}"
 
 
-def plan(environ: dict[str, str], data_dir: Path, host: str, port: int | None, workers: int):
-    """Decide from the environment which servers to use (external ones win)."""
+def plan(
+    settings: Settings, data_dir: Path, host: str, port: int | None, workers: int | None
+) -> Plan:
+    """Decide which servers to use: those the environment names (REDIS_URL, DATABASE_URL) win;
+    otherwise an embedded Redis and a SQLite file in `data_dir`."""
+    from api.server import default_workers
+
     data_dir = data_dir.resolve()
-    database_url = environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'predictions.db'}"
+    given = settings.model_fields_set  # set in the environment (or by the caller)
+    database_url = settings.database_url if "database_url" in given else ""
     return Plan(
-        redis_url=environ.get("REDIS_URL") or None,
-        database_url=database_url,
+        redis_url=(settings.redis_url if "redis_url" in given else "") or None,
+        database_url=database_url or f"sqlite:///{data_dir / 'predictions.db'}",
         host=host,
-        port=port if port is not None else int(environ.get("PORT") or 8000),
-        api_workers=workers,
+        port=port if port is not None else settings.port,
+        api_workers=workers or default_workers(settings),
         data_dir=data_dir,
     )
 
@@ -91,39 +99,49 @@ def port_free(host: str, port: int) -> bool:
 
 
 def check_redis(url: str) -> None:
-    import redis
+    from adapters import connections
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = connections.redis_client(Settings(redis_url=url), connections.COMMAND)
     try:
         client.ping()
     finally:
         client.close()
 
 
-def wait_ready(url: str, services: Services, stop: threading.Event, seconds: float) -> bool:
+def ready(url: str) -> bool:
+    """GET /readyz answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_ready(
+    url: str, services: ProcessSupervisor, stop: threading.Event, seconds: float
+) -> bool:
     """Poll GET /readyz until it answers 200; False if a service died, a stop was asked for,
     or time ran out."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not stop.is_set() and services.exited() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        stop.wait(0.5)
-    return False
+    retrying = Retrying(
+        retry=retry_if_result(lambda answered: not answered),
+        stop=stop_after_delay(seconds)
+        | (lambda _state: stop.is_set() or services.exited() is not None),
+        wait=wait_fixed(0.5),
+        sleep=stop.wait,
+        retry_error_callback=lambda _state: False,
+    )
+    return retrying(ready, url)
 
 
-def banner(plan_: Plan, redis_url: str, embedded: bool, environ: dict[str, str]) -> str:
+def banner(plan_: Plan, redis_url: str, embedded: bool, settings: Settings) -> str:
     from adapters.registry import redact
 
     url = plan_.base_url
     redis_url = redact(redis_url)
-    key = environ.get("API_KEY")
+    key = settings.api_key
     header = f" -H 'X-API-Key: {key}'" if key else ""
     record = {"user_id": "u1", "country": "us", "platform": "ios", "event_1": 2, "event_2": 5}
-    model = environ.get("MODEL_URI") or environ.get("MODEL_DIR") or "models/d7"
+    model = settings.model_uri or settings.model_dir
     if embedded:
         redis_line = f"{redis_url}  (embedded, in memory: emptied when this stops)"
     else:
@@ -192,13 +210,14 @@ def prepare_servers(plan_: Plan):
     return redis_url, embedded
 
 
-def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
+def run(
+    settings: Settings, data_dir: Path, host: str, port: int | None, workers: int | None
+) -> int:
     """Start everything, print where it is, and stop it all on Ctrl-C / SIGTERM / SIGHUP or
     when one service dies. Returns the exit status."""
-    environ = dict(os.environ)
-    plan_ = plan(environ, data_dir, host, port, workers)
+    plan_ = plan(settings, data_dir, host, port, workers)
     plan_.data_dir.mkdir(parents=True, exist_ok=True)
-    services = Services()
+    services = ProcessSupervisor()
     if not port_free(plan_.host, plan_.port):
         services.say(f"port {plan_.port} is in use: set PORT (e.g. `PORT=8001 make run`)")
         return 2
@@ -215,11 +234,11 @@ def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
     try:
-        env = service_env(environ, plan_, redis_url)
+        env = service_env(dict(os.environ), plan_, redis_url)
         for name, argv in commands(plan_):
             services.start(name, argv, env)
         if wait_ready(plan_.base_url, services, stop, READY_SECONDS):
-            services.say(banner(plan_, redis_url, embedded is not None, environ))
+            services.say(banner(plan_, redis_url, embedded is not None, settings))
         elif not stop.is_set() and services.exited() is None:
             services.say(f"{plan_.base_url}/readyz still fails after {READY_SECONDS:.0f} s")
         return supervise(services, stop)
@@ -232,7 +251,7 @@ def run(data_dir: Path, host: str, port: int | None, workers: int) -> int:
         services.say("stopped")
 
 
-def supervise(services: Services, stop: threading.Event) -> int:
+def supervise(services: ProcessSupervisor, stop: threading.Event) -> int:
     """Wait for a stop request (0) or for a service to die (1)."""
     while not stop.is_set():
         died = services.exited()

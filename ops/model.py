@@ -1,4 +1,5 @@
-"""`python -m ops model log | promote | show`: the model registry from the command line.
+"""`python -m ops model train | log | promote | show | card`: the model registry from the
+command line.
 
 Logging a bundle registers it as a new version; promoting points the `champion` alias at a
 version (a rollback is a promotion of an older one). Services started with
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import click
 
 from adapters import registry
 from adapters.settings import Settings
@@ -38,31 +41,79 @@ def register_bundle(bundle_dir: str | Path, settings: Settings | None = None, pr
     return registered
 
 
-def _log(args: argparse.Namespace) -> int:
-    register_bundle(args.bundle, Settings(), promote=args.promote)
-    return 0
+BUNDLE = click.option(
+    "--bundle",
+    type=click.Path(file_okay=False),
+    default="models/d7",
+    show_default=True,
+    help="Bundle directory.",
+)
+NAME = click.option(
+    "--name", default=registry.REGISTERED_MODEL, show_default=True, help="Registered model name."
+)
 
 
-def _promote(args: argparse.Namespace) -> int:
-    promoted = registry.promote(_client(Settings()), args.version, args.name, args.alias)
+@click.group("model")
+def commands() -> None:
+    """The MLflow model registry (MLFLOW_TRACKING_URI): train, log, promote, list."""
+
+
+@commands.command()
+@click.pass_context
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Training CSV with a revenue column.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Bundle directory to write.")  # fmt: skip
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Cross-validation repeats of 5 folds.")  # fmt: skip
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--promote", is_flag=True, help=f"Also make the new version {registry.CHAMPION}.")
+def train(ctx: click.Context, data, out, repeats: int, quiet: bool, promote: bool) -> None:
+    """Train a bundle (as `python -m scorer train`), then log and register it."""
+    from scorer import cli as scorer_cli
+    from scorer.data import DataError
+
+    try:
+        ctx.invoke(scorer_cli.train, data=data, out=out, repeats=repeats, quiet=quiet)
+    except (DataError, FileNotFoundError) as error:  # one line, as `python -m scorer train`
+        raise scorer_cli.InputError(str(error)) from error
+    register_bundle(out, Settings(), promote=promote)
+
+
+@commands.command()
+@BUNDLE
+@click.option("--promote", is_flag=True, help=f"Also make it {registry.CHAMPION}.")
+def log(bundle: str, promote: bool) -> None:
+    """Log a bundle as a run and register it as a new version."""
+    register_bundle(bundle, Settings(), promote=promote)
+
+
+@commands.command()
+@click.option("--version", required=True, help="Registered version number.")
+@click.option("--alias", default=registry.CHAMPION, show_default=True, help="Alias to move.")
+@NAME
+def promote(version: str, alias: str, name: str) -> None:
+    """Point an alias at a version (a rollback is a promotion of an older one)."""
+    promoted = registry.promote(_client(Settings()), version, name, alias)
     print(
-        f"{args.alias} -> {promoted.name} version {promoted.version} (model "
+        f"{alias} -> {promoted.name} version {promoted.version} (model "
         f"{promoted.model_version}); restart the services or send SIGHUP to the API to serve it"
     )
-    return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+@commands.command()
+@NAME
+def show(name: str) -> None:
+    """List the registered versions and their aliases."""
     settings = Settings()
-    found = registry.versions(_client(settings), args.name)
+    found = registry.versions(_client(settings), name)
     if not found:
-        print(f"no versions of {args.name} in {registry.redact(settings.mlflow_tracking_uri)}")
-        return 1
+        print(f"no versions of {name} in {registry.redact(settings.mlflow_tracking_uri)}")
+        raise SystemExit(1)
     print(f"{'version':>7}  {'model':<18}  {'aliases':<16}  run")
     for item in found:
         aliases = ",".join(item.aliases) or "-"
         print(f"{item.version:>7}  {item.model_version or '-':<18}  {aliases:<16}  {item.run_id}")
-    return 0
 
 
 def card_table(card: dict) -> list[str]:
@@ -91,22 +142,8 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands) -> None:
-    """Add `model log|promote|show` to an argparse subparsers object."""
-    model = commands.add_parser("model", help="the MLflow model registry (MLFLOW_TRACKING_URI)")
-    actions = model.add_subparsers(dest="action", required=True)
-    log = actions.add_parser("log", help="log a bundle as a run and register it as a new version")
-    log.add_argument("--bundle", default="models/d7", help="bundle directory (default models/d7)")
-    log.add_argument("--promote", action="store_true", help=f"also make it {registry.CHAMPION}")
-    log.set_defaults(run=_log)
-    promote = actions.add_parser("promote", help="point an alias at a version (or roll back)")
-    promote.add_argument("--version", required=True, help="registered version number")
-    promote.add_argument("--alias", default=registry.CHAMPION)
-    promote.set_defaults(run=_promote)
-    show = actions.add_parser("show", help="list the registered versions and their aliases")
-    show.set_defaults(run=_show)
-    card = actions.add_parser("card", help="print a bundle's cross-validation metrics")
-    card.add_argument("--bundle", default="models/d7", help="bundle directory (default models/d7)")
-    card.set_defaults(run=_card)
-    for parser in (promote, show):
-        parser.add_argument("--name", default=registry.REGISTERED_MODEL)
+@commands.command("card")
+@BUNDLE
+def card(bundle: str) -> None:
+    """Print a bundle's cross-validation metrics."""
+    raise SystemExit(_card(argparse.Namespace(bundle=bundle)))

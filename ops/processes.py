@@ -65,7 +65,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-class Services:
+class ProcessSupervisor:
     """The services started by one launcher, stopped together."""
 
     def __init__(self, output: TextIO | None = None, stop_seconds: float = STOP_SECONDS):

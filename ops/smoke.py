@@ -9,13 +9,20 @@ in that tracking server, promotes it and loads it back through MODEL_URI.
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
 from typing import Any
+
+import click
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from scorer.prediction import View, view_model
 from scorer.schema import STAGE_EVENTS
@@ -60,19 +67,20 @@ class Api:
 
 
 def poll(what: str, probe, timeout: float, interval: float = 0.25):
-    """Call `probe()` until it returns something truthy; SmokeFailure after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except OSError as error:  # connection refused while a server starts
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise SmokeFailure(f"{what}: nothing after {timeout:.0f} s (last: {last!r})")
+    """Call `probe()` until it returns something truthy; SmokeFailure after `timeout` s.
+    OSError (connection refused while a server starts) counts as "not yet"."""
+
+    def give_up(state) -> None:
+        last = state.outcome.exception() or state.outcome.result()
+        raise SmokeFailure(f"{what}: nothing after {timeout:.0f} s (last: {last!r})")
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(OSError) | retry_if_result(lambda found: not found),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry_error_callback=give_up,
+    )
+    return retrying(probe)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -159,13 +167,12 @@ def _prediction(api: Api, user: str) -> dict | None:
 
 
 def _push_event(redis_url: str, user_id: str, event_id: str) -> None:
-    import redis
-
+    from adapters import connections
     from adapters.settings import Settings
     from adapters.stream import EventStream, encode_install_event
 
-    settings = Settings()
-    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+    settings = Settings(redis_url=redis_url)
+    client = connections.redis_client(settings, connections.COMMAND)
     try:
         stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
         stream.append(encode_install_event({"user_id": user_id, **RECORD}, event_id))
@@ -177,10 +184,10 @@ def _rows_complete(database_url: str, event_ids: dict[str, str]) -> list[tuple] 
     """The rows of `event_ids` (user -> event_id), once every one of them is there."""
     from sqlalchemy import select
 
+    from adapters import connections
     from adapters.orm import predictions
-    from adapters.store import make_engine
 
-    engine = make_engine(database_url)
+    engine = connections.engine_for_url(database_url, connections.COMMAND)
     try:
         query = select(predictions.c.event_id, predictions.c.user_id, predictions.c.source).where(
             predictions.c.event_id.in_(list(event_ids.values()))
@@ -211,29 +218,35 @@ def mlflow_round_trip(tracking_uri: str, bundle_dir: str, cache_dir: str, say=pr
     return registered.version
 
 
-def main(args: argparse.Namespace) -> int:
-    api = Api(args.url, args.api_key)
+@click.command("smoke")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="Base URL of the API.")  # fmt: skip
+@click.option("--api-key", help="X-API-Key (when the API requires one).")
+@click.option("--redis-url", help="Also XADD an event straight onto the install-events stream.")
+@click.option("--database-url", help="Also find the rows in the predictions table.")
+@click.option("--mlflow-uri", help="Also register, promote and load back the bundle there.")
+@click.option("--bundle", default="models/d7", show_default=True, help="Bundle for --mlflow-uri.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for each step.")  # fmt: skip
+def command(
+    url: str,
+    api_key: str | None,
+    redis_url: str | None,
+    database_url: str | None,
+    mlflow_uri: str | None,
+    bundle: str,
+    timeout: float,
+) -> None:
+    """Round trip through a running system (exit status 0: passed)."""
+    api = Api(url, api_key)
     try:
-        run_smoke(api, args.redis_url, args.database_url, args.timeout)
-        if args.mlflow_uri:
+        run_smoke(api, redis_url, database_url, timeout)
+        if mlflow_uri:
             import tempfile
 
             with tempfile.TemporaryDirectory() as cache_dir:
-                mlflow_round_trip(args.mlflow_uri, args.bundle, cache_dir)
+                mlflow_round_trip(mlflow_uri, bundle, cache_dir)
     except SmokeFailure as failure:
         print(f"SMOKE FAILED: {failure}")
-        return 1
+        raise SystemExit(1) from None
     print("smoke check passed")
-    return 0
-
-
-def add_command(commands) -> None:
-    smoke = commands.add_parser("smoke", help="round trip through a running system")
-    smoke.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the API")
-    smoke.add_argument("--api-key", help="X-API-Key (when the API requires one)")
-    smoke.add_argument("--redis-url", help="also XADD an event straight onto the stream")
-    smoke.add_argument("--database-url", help="also find the rows in the predictions table")
-    smoke.add_argument("--mlflow-uri", help="also register, promote and load back the bundle")
-    smoke.add_argument("--bundle", default="models/d7", help="bundle for --mlflow-uri")
-    smoke.add_argument("--timeout", type=float, default=60.0, help="seconds per wait")
-    smoke.set_defaults(run=main)

@@ -1,10 +1,3 @@
-import os
-import sys
+from .cli import cli
 
-# Idle OpenMP threads should sleep, not spin: on a shared or busy machine spinning threads make a
-# 2-thread XGBoost fit ten times slower. Must be set before XGBoost loads its OpenMP runtime.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from .cli import main  # noqa: E402
-
-sys.exit(main())
+cli(prog_name="python -m scorer")

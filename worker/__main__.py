@@ -1,5 +1,3 @@
-import sys
+from worker.cli import cli
 
-from worker.cli import main
-
-sys.exit(main())
+cli(prog_name="python -m worker")

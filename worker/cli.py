@@ -1,16 +1,13 @@
-"""`python -m worker [run] | migrate | push | rq`: the worker's command line (thin: parse the
-arguments, build the objects from Settings, call them)."""
+"""`python -m worker [run] | migrate | push | rq` (also `d7-worker`): the worker's command line
+(thin: parse the arguments, build the objects from Settings, call them)."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import os
-import sys
-import time
-from collections.abc import Sequence
 
+import click
 import sqlalchemy.exc
 
 from adapters.settings import Settings
@@ -19,11 +16,47 @@ from worker.faults import KILL_AFTER_COMMITS_ENV, kill_after_commits
 log = logging.getLogger("worker")
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+class RunByDefault(click.Group):
+    """A group whose `run` command is used when the arguments name no command, so
+    `python -m worker --max-messages 5` means `python -m worker run --max-messages 5`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=RunByDefault)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Score install events from Redis streams into Postgres and the cache.
+
+    Configured by the environment (REDIS_URL, DATABASE_URL, ...: see README, Configuration).
+    Without a command, `run`.
+    """
+    settings = ctx.ensure_object(dict).setdefault("settings", Settings())
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings() -> Settings:
+    return click.get_current_context().find_root().obj["settings"]
+
+
+@cli.command()
+@click.option("--max-messages", type=click.IntRange(min=1), help="Stop after this many entries.")
+@click.option("--until-empty", is_flag=True, help="Stop when nothing is left to read or claim.")
+@click.option("--consumer", help="Consumer name (default: host name and pid).")
+@click.option("--no-pipeline", is_flag=True, help="Commit each batch before reading the next.")
+def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pipeline: bool):
+    """Consume the install-events and scored streams (the default command)."""
     from worker.wiring import build_worker
 
-    worker = build_worker(settings, consumer=args.consumer)
-    worker.pipelined = not args.no_pipeline
+    settings = _settings()
+    worker = build_worker(settings, consumer=consumer)
+    worker.pipelined = not no_pipeline
     worker.install_signal_handlers()
     if os.environ.get(KILL_AFTER_COMMITS_ENV):
         commits = int(os.environ[KILL_AFTER_COMMITS_ENV])
@@ -39,88 +72,71 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings.scored_stream,
     )
     try:
-        totals = worker.run(max_messages=args.max_messages, until_empty=args.until_empty)
+        totals = worker.run(max_messages=max_messages, until_empty=until_empty)
     except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as error:
         log.error("database not ready (%s); run `python -m worker migrate`", error.orig)
-        return 2
+        raise SystemExit(2) from None
     log.info("stopped: %s", totals)
-    return 0
 
 
-def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+@cli.command()
+@click.option(
+    "--wait",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds to keep trying while the database server is unreachable.",
+)
+def migrate(wait: float) -> None:
+    """Apply the database migrations (idempotent)."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay
+
+    from adapters.connections import STARTUP_WAIT
     from adapters.migrations import current_revision, upgrade_database
 
-    deadline = time.monotonic() + args.wait
-    while True:
-        try:
-            upgrade_database(settings.database_url)
-            break
-        except sqlalchemy.exc.OperationalError as error:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("database unreachable (%s); retrying", error.orig)
-            time.sleep(1)
-    log.info("database at revision %s", current_revision(settings.database_url))
-    return 0
+    url = _settings().database_url
+    retrying = Retrying(
+        retry=retry_if_exception_type(sqlalchemy.exc.OperationalError),
+        stop=stop_after_delay(wait),
+        wait=STARTUP_WAIT,
+        before_sleep=lambda state: log.warning(
+            "database unreachable (%s); retrying", state.outcome.exception().orig
+        ),
+        reraise=True,
+    )
+    retrying(upgrade_database, url)
+    log.info("database at revision %s", current_revision(url))
 
 
-def _push(args: argparse.Namespace, settings: Settings) -> int:
-    import redis
-
+@cli.command()
+@click.option(
+    "--file", "path", required=True, type=click.Path(dir_okay=False), help="CSV of install records."
+)
+@click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
+    help="Events per XADD pipeline.",
+)  # fmt: skip
+@click.option("--stream", help="Stream key (default: INSTALLS_STREAM).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def push(path: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool) -> None:
+    """Push install records from a CSV onto the install-events stream."""
+    from adapters import connections
     from adapters.stream import EventStream
     from worker.push import push_csv
 
-    client = redis.Redis.from_url(settings.redis_url)
-    stream = EventStream(client, args.stream or settings.installs_stream, settings.stream_maxlen)
-    pushed = push_csv(stream, args.file, args.rate, args.batch_size, progress=not args.quiet)
-    print(f"{pushed} events pushed to {stream.name}")
-    return 0
+    settings = _settings()
+    client = connections.redis_client(settings, connections.COMMAND)
+    target = EventStream(client, stream or settings.installs_stream, settings.stream_maxlen)
+    pushed = push_csv(target, path, rate, batch_size, progress=not quiet)
+    click.echo(f"{pushed} events pushed to {target.name}")
 
 
-def _rq(args: argparse.Namespace, settings: Settings) -> int:
-    import redis
-
+@cli.command("rq")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Stop after this many jobs.")
+def rq_worker(burst: bool, max_jobs: int | None) -> None:
+    """Run the rq worker of the batch scoring queue (RQ_QUEUE)."""
     from worker.jobs import run_rq_worker
 
-    client = redis.Redis.from_url(settings.redis_url)
-    run_rq_worker(settings, client, burst=args.burst, max_jobs=args.max_jobs)
-    return 0
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="python -m worker",
-        description="Score install events from Redis streams into Postgres and the cache.",
-    )
-    commands = root.add_subparsers(dest="command")
-    run = commands.add_parser("run", help="consume the streams (the default command)")
-    run.add_argument("--max-messages", type=int, help="stop after this many entries")
-    run.add_argument("--until-empty", action="store_true", help="stop when nothing is left")
-    run.add_argument("--consumer", help="consumer name (default: host name and pid)")
-    run.add_argument(
-        "--no-pipeline", action="store_true", help="commit each batch before reading the next"
-    )
-    migrate = commands.add_parser("migrate", help="apply the database migrations")
-    migrate.add_argument("--wait", type=float, default=30, help="seconds to wait for the server")
-    push = commands.add_parser("push", help="push install records from a CSV onto the stream")
-    push.add_argument("--file", required=True, help="CSV of install records")
-    push.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
-    push.add_argument("--batch-size", type=int, default=500, help="events per XADD pipeline")
-    push.add_argument("--stream", help="stream key (default: INSTALLS_STREAM)")
-    push.add_argument("--quiet", action="store_true", help="no progress bar")
-    rq = commands.add_parser("rq", help="run the rq worker of the batch scoring queue")
-    rq.add_argument("--burst", action="store_true", help="stop when the queue is empty")
-    rq.add_argument("--max-jobs", type=int, help="stop after this many jobs")
-    return root
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = Settings()
-    if args.command is None:
-        args = parser().parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
-    commands = {"run": _run, "migrate": _migrate, "push": _push, "rq": _rq}
-    return commands[args.command](args, settings)
+    run_rq_worker(_settings(), burst=burst, max_jobs=max_jobs)

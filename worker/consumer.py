@@ -15,8 +15,12 @@ import threading
 import time
 from concurrent.futures import Future
 
+from tenacity import Retrying, retry_if_exception
+from tenacity.wait import wait_base
+
+from adapters.connections import OUTAGE_WAIT
 from adapters.stream import EventStream, read_groups
-from worker.faults import Backoff, is_transient
+from worker.faults import is_transient
 from worker.handler import Batch, BatchHandler, Outcome
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,7 @@ class StreamWorker:
         batch_size: int = 500,
         block_ms: int = 1000,
         claim_idle_ms: int = 60000,
-        backoff: Backoff | None = None,
+        outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
     ):
         self.handler = handler
@@ -56,7 +60,7 @@ class StreamWorker:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
-        self.backoff = backoff or Backoff()
+        self.outage_wait = outage_wait
         self.pipelined = pipelined
         self.stopping = False
         self._next_claim = 0.0
@@ -91,46 +95,57 @@ class StreamWorker:
         entries are re-read and idle ones claimed only when no commit is in flight.
         """
         self._totals, self._in_flight = Outcome(), None
-        taken, connected = 0, False
-        pending_cursors: dict[str, str] = {}
+        self._taken, self._connected, self._pending_cursors = 0, False, {}
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=self.outage_wait,
+            stop=lambda _state: self.stopping,
+            sleep=self._sleep,
+            after=self._after_outage,
+            retry_error_callback=lambda _state: False,  # stopping: leave the loop
+        )
         while not self.stopping:
-            try:
-                if not connected:
-                    self._settle()
-                    self._setup()
-                    connected = True
-                    pending_cursors = {stream.name: "0" for stream in self.streams}
-                recovering = bool(pending_cursors)
-                if recovering:
-                    batch = self._read_own_pending(pending_cursors)
-                else:
-                    batch = self._claim() or self._read_new()
-                if batch:
-                    taken += len(batch)
-                    prepared = self.handler.prepare(batch)
-                    self._collect()
-                    if self.pipelined and self._is_full(batch):
-                        self._in_flight = self._commit_in_background(prepared)
-                    else:
-                        self._totals += self.handler.commit(prepared)
-                elif until_empty and not recovering and self._claim_done():
-                    self._collect()  # a failed last commit means more to do: not empty
-                    break
-                if max_messages is not None and taken >= max_messages:
-                    self._collect()
-                    break
-                self.backoff.reset()
-                self._housekeeping()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                self._settle()
-                connected = False
-                delay = self.backoff.next()
-                log.warning("%s; retrying in %.1f s", error, delay)
-                self._sleep(delay)
+            if retrying(self._step, max_messages, until_empty):
+                break
         self._settle()  # stopping: a commit that fails now leaves its entries pending
         return self._totals
+
+    def _step(self, max_messages: int | None, until_empty: bool) -> bool:
+        """Take and process one batch; True when `run` is done. An outage raises (transient)."""
+        if not self._connected:
+            self._settle()
+            self._setup()
+            self._connected = True
+            self._pending_cursors = {stream.name: "0" for stream in self.streams}
+        recovering = bool(self._pending_cursors)
+        if recovering:
+            batch = self._read_own_pending(self._pending_cursors)
+        else:
+            batch = self._claim() or self._read_new()
+        if batch:
+            self._taken += len(batch)
+            prepared = self.handler.prepare(batch)
+            self._collect()
+            if self.pipelined and self._is_full(batch):
+                self._in_flight = self._commit_in_background(prepared)
+            else:
+                self._totals += self.handler.commit(prepared)
+        elif until_empty and not recovering and self._claim_done():
+            self._collect()  # a failed last commit means more to do: not empty
+            return True
+        if max_messages is not None and self._taken >= max_messages:
+            self._collect()
+            return True
+        self._housekeeping()
+        return False
+
+    def _after_outage(self, state) -> None:
+        """After a step failed for an outage (also when stopping): log it, settle the commit in
+        flight, and reconnect (re-reading own pending entries) at the next step."""
+        self._settle()
+        self._connected = False
+        delay = self.outage_wait(state)
+        log.warning("%s; retrying in %.1f s", state.outcome.exception(), delay)
 
     def _commit_in_background(self, prepared) -> Future:
         """`handler.commit(prepared)` in a daemon thread. Not a ThreadPoolExecutor: its threads

@@ -41,23 +41,6 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
-class Backoff:
-    """Exponential pauses between retries: base, 2 x base, ... capped at `cap` seconds."""
-
-    def __init__(self, base: float = 0.1, cap: float = 2.0):
-        self.base = base
-        self.cap = cap
-        self.attempt = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * 2**self.attempt)
-        self.attempt += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
 def kill_after_commits(count: int) -> Callable[[], None]:
     """An `after_commit` hook that SIGKILLs this process at its `count`-th call."""
     commits = itertools.count(1)

@@ -13,12 +13,13 @@ from functools import cache
 from typing import Any
 
 from rq import Worker, get_current_job
-from sqlalchemy.pool import NullPool
 
+from adapters import connections
 from adapters.cache import PredictionCache
 from adapters.jobs import CHUNK_SIZE, batch_queue
+from adapters.model_source import load_predictor
 from adapters.settings import Settings
-from adapters.store import PredictionStore, make_engine
+from adapters.store import PredictionStore
 from scorer.schema import InstallRecord
 from worker.predictions import describe, persist_and_cache, predict_events
 
@@ -31,8 +32,6 @@ MAX_INVALID_EXAMPLES = 20
 def predictor_for(model_dir: str, model_uri: str | None = None):
     """One Predictor per process and bundle (MODEL_URI wins over MODEL_DIR when set); loaded by
     the rq parent before it forks jobs."""
-    from adapters.model_source import load_predictor
-
     return load_predictor(Settings(model_dir=model_dir, model_uri=model_uri)).predictor
 
 
@@ -42,7 +41,7 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
     settings = Settings()
     predictor = predictor_for(settings.model_dir, settings.model_uri)
     cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
-    engine = make_engine(settings.database_url, poolclass=NullPool)
+    engine = connections.database_engine(settings, connections.JOBS)
     store = PredictionStore(engine)
     counts = {"records": len(records), "invalid": 0, "scored": 0, "inserted": 0, "cached": 0}
     invalid_examples: list[dict[str, Any]] = []
@@ -77,8 +76,9 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
     return counts
 
 
-def run_rq_worker(settings: Settings, connection, burst: bool = False, max_jobs=None) -> bool:
+def run_rq_worker(settings: Settings, burst: bool = False, max_jobs=None) -> bool:
     """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked."""
     predictor_for(settings.model_dir, settings.model_uri)
+    connection = connections.rq_connection(settings, connections.JOBS)
     worker = Worker([batch_queue(connection, settings.rq_queue)], connection=connection)
     return worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level="INFO")

@@ -27,9 +27,9 @@ def current_revision(url: str) -> str | None:
     """The revision the database at `url` is at, None when it was never migrated."""
     from alembic.runtime.migration import MigrationContext
 
-    from adapters.store import make_engine
+    from adapters.connections import COMMAND, engine_for_url
 
-    engine = make_engine(url)
+    engine = engine_for_url(url, COMMAND)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy.pool import NullPool
 
+from adapters.connections import COMMAND, engine_for_url
 from adapters.orm import metadata
 from adapters.settings import Settings
-from adapters.store import make_engine
 
 config = context.config
 
@@ -28,7 +27,7 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
-    engine = make_engine(database_url(), poolclass=NullPool)
+    engine = engine_for_url(database_url(), COMMAND)
     try:
         with engine.connect() as connection:
             context.configure(

@@ -4,7 +4,9 @@ ENV_DEFAULTS = {
     "MODEL_DIR": "models/d7",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+    "HOST": "0.0.0.0",
     "PORT": 8000,
+    "LOG_LEVEL": "info",
     "INSTALLS_STREAM": "installs",
     "SCORED_STREAM": "scored",
     "DEAD_LETTER_STREAM": "installs:dead",
@@ -25,12 +27,13 @@ ENV_DEFAULTS = {
 
 
 def test_defaults_match_the_shared_contract(monkeypatch):
-    for name in [*ENV_DEFAULTS, "API_KEY", "MODEL_URI"]:
+    for name in [*ENV_DEFAULTS, "API_KEY", "MODEL_URI", "WEB_CONCURRENCY"]:
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     for name, default in ENV_DEFAULTS.items():
         assert getattr(settings, name.lower()) == default, name
     assert settings.api_key is None
+    assert settings.web_concurrency is None  # one API process per core
     assert settings.model_uri is None
 
 
@@ -54,3 +57,12 @@ def test_blank_optional_values_mean_unset(monkeypatch):
     monkeypatch.setenv("MODEL_URI", "  ")
     settings = Settings()
     assert settings.api_key is None and settings.model_uri is None
+
+
+def test_server_sizing_and_log_level_are_read_once_here(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    settings = Settings()
+    assert (settings.web_concurrency, settings.log_level) == (3, "warning")
+    monkeypatch.setenv("WEB_CONCURRENCY", "")
+    assert Settings().web_concurrency is None

@@ -13,12 +13,13 @@ import sqlalchemy
 from conftest import MODEL_DIR, ROOT
 
 from adapters.cache import PredictionCache
+from adapters.connections import WORKER, redis_client
 from adapters.jobs import batch_job_status, batch_queue, enqueue_batch_job
 from adapters.settings import Settings
 from adapters.stream import EventStream, encode_install_event
 from ops.embedded import EmbeddedRedis
 from scorer.synth import synthetic_records
-from worker.wiring import build_worker, redis_client
+from worker.wiring import build_worker
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def rows(database_url: str) -> list[dict]:
 def test_the_stream_worker_scores_persists_caches_and_acknowledges(settings):
     from scorer.predictor import Predictor
 
-    client = redis_client(settings)
+    client = redis_client(settings, WORKER)
     records = installs(300, seed=4)
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
     stream.append_many(encode_install_event(r, event_id=f"e{i}") for i, r in enumerate(records))

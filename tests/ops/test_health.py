@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -79,5 +78,5 @@ def test_an_unreachable_server_is_unhealthy_with_one_line(monkeypatch, capsys):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    assert health.main(argparse.Namespace(service="worker", max_idle=60)) == 1
+    assert health.check("worker", max_idle_seconds=60) == 1
     assert capsys.readouterr().out.startswith("worker unhealthy: ConnectionError")

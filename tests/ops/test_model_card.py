@@ -2,14 +2,16 @@
 
 import json
 
+from click.testing import CliRunner
 from conftest import MODEL_DIR
 
-from ops.cli import main
+from ops.cli import cli
 
 
-def test_card_prints_every_stage_and_subset_with_the_card_values(capsys):
-    assert main(["model", "card", "--bundle", str(MODEL_DIR)]) == 0
-    out = capsys.readouterr().out.splitlines()
+def test_card_prints_every_stage_and_subset_with_the_card_values():
+    result = CliRunner().invoke(cli, ["model", "card", "--bundle", str(MODEL_DIR)])
+    assert result.exit_code == 0
+    out = result.stdout.splitlines()
     card = json.loads((MODEL_DIR / "model_card.json").read_text())
     header = out[3].split()
     for stage, subsets in card["cv"]["metrics"].items():

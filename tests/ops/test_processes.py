@@ -11,7 +11,7 @@ import time
 
 import psutil
 
-from ops.processes import Services
+from ops.processes import ProcessSupervisor
 
 STUBBORN_FAMILY = """
 import os, signal, subprocess, sys, time
@@ -52,7 +52,7 @@ def wait_for_output(output: io.StringIO, text: str, timeout: float = 15) -> str:
 
 def test_stop_leaves_no_process_behind():
     output = io.StringIO()
-    services = Services(output, stop_seconds=3)
+    services = ProcessSupervisor(output, stop_seconds=3)
     service = services.start("family", [sys.executable, "-c", STUBBORN_FAMILY], os.environ)
     wait_for_output(output, "grandchild up")
     family = psutil.Process(service.process.pid).children(recursive=True)
@@ -70,7 +70,7 @@ def test_stop_leaves_no_process_behind():
 
 
 def test_a_service_that_exits_is_reported():
-    services = Services(io.StringIO(), stop_seconds=1)
+    services = ProcessSupervisor(io.StringIO(), stop_seconds=1)
     services.start("quick", [sys.executable, "-c", "print('bye')"], os.environ)
     deadline = time.monotonic() + 15
     while services.exited() is None:
@@ -84,7 +84,7 @@ def test_stop_kills_a_child_that_left_the_process_group():
     """rq's work horse calls setpgrp(): a SIGKILL of its parent's group misses it, so the
     launcher would report "stopped" with the horse still running its job."""
     output = io.StringIO()
-    services = Services(output, stop_seconds=1)
+    services = ProcessSupervisor(output, stop_seconds=1)
     service = services.start("rq", [sys.executable, "-c", ESCAPING_CHILD], os.environ)
     horses: list[psutil.Process] = []
     try:

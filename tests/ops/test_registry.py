@@ -7,11 +7,13 @@ import json
 import shutil
 
 import pytest
+from click.testing import CliRunner
 from conftest import MODEL_DIR
 
 from adapters import registry
 from adapters.model_source import ModelSourceError, load_predictor
 from adapters.settings import Settings
+from ops.cli import cli
 
 pytestmark = pytest.mark.filterwarnings(
     # MLflow's own SQLAlchemy models, on SQLAlchemy 2.1
@@ -170,26 +172,30 @@ def test_the_api_serves_the_registry_model_and_says_so(
     app.extensions["d7"].close()
 
 
-def test_model_commands_log_promote_and_show(tracking_uri, two_versions, monkeypatch, capsys):
-    from ops.cli import main
-
+def test_model_commands_log_promote_and_show(tracking_uri, two_versions, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    assert main(["model", "log", "--bundle", str(MODEL_DIR)]) == 0
-    out = capsys.readouterr().out
+    runner = CliRunner()
+    result = runner.invoke(cli, ["model", "log", "--bundle", str(MODEL_DIR)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert "d7-revenue version 3 registered" in out and "--version 3" in out
-    assert main(["model", "promote", "--version", "3"]) == 0
-    assert "champion -> d7-revenue version 3" in capsys.readouterr().out
-    assert main(["model", "show"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    result = runner.invoke(cli, ["model", "promote", "--version", "3"])
+    assert result.exit_code == 0, result.output
+    assert "champion -> d7-revenue version 3" in result.stdout
+    result = runner.invoke(cli, ["model", "show"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
     assert lines[1].split()[0] == "3" and lines[1].split()[2] == "champion"
     assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
 
 
-def test_train_register_logs_the_trained_bundle(tracking_uri, two_versions, tmp_path, monkeypatch):
-    """`python -m scorer train --register`: the bundle training wrote becomes the next version
-    (training itself is replaced by a copy of the committed bundle to keep this fast)."""
+def test_model_train_registers_the_trained_bundle(
+    tracking_uri, two_versions, tmp_path, monkeypatch
+):
+    """`python -m ops model train --promote`: the bundle training wrote becomes the next version
+    and the champion (training itself is replaced by a copy of the committed bundle to keep
+    this fast)."""
     import scorer.bundle
-    from scorer.cli import main
 
     def fake_training(data, out, repeats=3, progress=True):
         shutil.copytree(MODEL_DIR, out)
@@ -198,8 +204,30 @@ def test_train_register_logs_the_trained_bundle(tracking_uri, two_versions, tmp_
     monkeypatch.setattr(scorer.bundle, "train_bundle", fake_training)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     out = tmp_path / "trained"
-    assert main(["train", "--data", "unused.csv", "--out", str(out), "--register"]) == 0
+    argv = ["model", "train", "--data", "unused.csv", "--out", str(out), "--promote"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    assert f"written to {out}" in result.stdout
     client = registry.mlflow_client(tracking_uri)
     newest = registry.versions(client)[0]
     files = {item.path for item in client.list_artifacts(newest.run_id, "bundle")}
     assert "bundle/model_card.json" in files and int(newest.version) >= 3
+    assert registry.CHAMPION in newest.aliases
+
+
+def test_scorer_train_register_names_the_ops_command(tmp_path):
+    """The model package does not reach the registry: `--register` says where it went."""
+    from scorer.cli import cli as scorer_cli
+
+    argv = ["train", "--data", "unused.csv", "--out", str(tmp_path / "m"), "--register"]
+    result = CliRunner().invoke(scorer_cli, argv)
+    assert result.exit_code == 2
+    assert "python -m ops model train" in result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_model_train_names_a_missing_data_file_in_one_line(tmp_path):
+    argv = ["model", "train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and "missing.csv" in result.stderr

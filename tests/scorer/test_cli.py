@@ -6,16 +6,22 @@ import sys
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from scorer.bundle import train_bundle
-from scorer.cli import main
+from scorer.cli import cli
+
+
+def main(argv: list[str]):
+    """Run the command line in this process; returns the click Result."""
+    return CliRunner().invoke(cli, argv)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_config):
     folder = tmp_path_factory.mktemp("cli")
     data = folder / "train.csv"
-    assert main(["synth", "--rows", "1500", "--out", str(data), "--seed", "3"]) == 0
+    assert main(["synth", "--rows", "1500", "--out", str(data), "--seed", "3"]).exit_code == 0
     card = train_bundle(data, folder / "model", small_config, repeats=1, progress=False)
     return folder, data, card
 
@@ -59,7 +65,7 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
                 str(out),
                 "--quiet",
             ]
-        )
+        ).exit_code
         == 0
     )
     result = pd.read_csv(out)
@@ -87,7 +93,7 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
                 str(tmp_path / "attrs_out.csv"),
                 "--quiet",
             ]
-        )
+        ).exit_code
         == 0
     )
     assert (pd.read_csv(tmp_path / "attrs_out.csv").stage == "install").all()
@@ -117,21 +123,11 @@ def test_evaluate_prints_metrics_as_json(trained):
     assert report["metrics"]["early_events"]["all"]["r2"] > 0.8
 
 
-def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
+def test_bad_input_fails_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,country\nu1,es\n")
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(tmp_path),
-                "--data",
-                str(bad),
-                "--out",
-                str(tmp_path / "o.csv"),
-            ]
-        )
-        == 2
+    result = main(
+        ["predict", "--model", str(tmp_path), "--data", str(bad), "--out", str(tmp_path / "o.csv")]
     )
-    assert "error:" in capsys.readouterr().err
+    assert result.exit_code == 2
+    assert "error:" in result.stderr

@@ -4,6 +4,7 @@ import signal
 
 import pytest
 import sqlalchemy
+from tenacity import wait_fixed
 from worker_fakes import install, push_installs
 
 from adapters.cache import PredictionCache
@@ -260,7 +261,7 @@ def test_database_outage_is_retried_with_backoff_and_nothing_is_acked_meanwhile(
 ):
     push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(10)])
     worker = make_unit_worker(claim_idle_ms=claim_idle_ms)
-    worker.backoff.base = 0.001
+    worker.outage_wait = wait_fixed(0.001)
     original = worker.handler.store.insert_new
     pending_during_outage = []
 
