@@ -113,7 +113,11 @@ def interval_coverage(y_true, lower, upper) -> float:
 
 
 def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, float]:
-    """Every scalar metric for one set of predictions."""
+    """Every scalar metric for one set of predictions.
+
+    `coverage_80` is measured on the users whose revenue is uncertain: a certain zero (interval
+    [0, 0], no ad exposure) is always covered and would flatter it.
+    """
     result = {
         "mae": mae(y_true, y_pred),
         "rmse": rmse(y_true, y_pred),
@@ -124,7 +128,13 @@ def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, floa
         "total_ratio": total_ratio(y_true, y_pred),
     }
     if lower is not None and upper is not None:
-        result["coverage_80"] = interval_coverage(y_true, lower, upper)
+        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        uncertain = ~((lower == 0) & (upper == 0))
+        result["coverage_80"] = (
+            interval_coverage(np.asarray(y_true)[uncertain], lower[uncertain], upper[uncertain])
+            if uncertain.any()
+            else float("nan")
+        )
     return result
 
 
