@@ -110,7 +110,11 @@ class MondrianIntervals:
     def bounds_one(self, segment: tuple, predicted: float) -> tuple[float, float]:
         if predicted <= 0:
             return 0.0, 0.0
-        return predicted * self._low[segment], predicted * self._high[segment]
+        stage, group, platform, bucket = segment
+        return (
+            predicted * self.low[stage][group][platform][bucket],
+            predicted * self.high[stage][group][platform][bucket],
+        )
 
     def bounds(self, segments: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised `bounds_one` over the rows of `segments()`."""

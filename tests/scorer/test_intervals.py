@@ -114,3 +114,11 @@ def test_certain_zeros_get_zero_and_round_trip_keeps_bounds():
         data["has_events"], data["country"], data["platform"], data["event_2"], data["event_3"]
     )
     assert [tuple(r) for r in many.tolist()] == one
+
+
+def test_single_bounds_are_plain_floats():
+    """The API serialises them as they are: numpy scalars would not do."""
+    rng = np.random.default_rng(5)
+    model = _fit(_users(rng, 500, "es", 0.3))
+    bounds = model.bounds_one(model.segment_one("early_events", "es", "ios", 10.0), 1.5)
+    assert all(type(b) is float for b in bounds)
