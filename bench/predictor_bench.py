@@ -54,7 +54,7 @@ def xgboost_single(predictor: Predictor, record: dict):
         return 0.0, 0.0, 0.0, stage
     margin = predictor.boosters[stage].inplace_predict(row[None, :], predict_type="margin")[0]
     mean = float(np.exp(float(margin) + offset))
-    lower, upper = predictor._bounds_one(stage, record.get("platform"), mean)
+    lower, upper = predictor._bounds_one(stage, record, mean)
     return mean, lower, upper, stage
 
 

@@ -17,6 +17,7 @@ import click
 
 from adapters import registry
 from adapters.settings import Settings
+from scorer.coverage import coverage_lines
 
 
 def _client(settings: Settings):
@@ -139,6 +140,8 @@ def _card(args: argparse.Namespace) -> int:
     for subset, meaning in card.get("cv", {}).get("subsets", {}).items():
         print(f"  {subset}: {meaning}")
     print("\n".join(card_table(card)))
+    print()
+    print("\n".join(coverage_lines(card)))
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .coverage import card_entry, segment_coverage
 from .data import file_sha256, read_records
 from .evaluate import SUBSETS, cross_validate, predict_both_stages, stage_metrics
 from .features import EVENTS_FEATURES, INSTALL_FEATURES
@@ -30,6 +31,12 @@ LIBRARIES = ("xgboost-cpu", "numpy", "pandas", "scikit-learn", "scipy")
 PREDICT_CHUNK = 100_000
 CSV_FIELDS = view_fields(View.CSV)
 CV_FOLDS = 5
+EVENT_COUNTS_WINDOW = (
+    "event_1, event_2 and event_3 must be counted over the same first 7 days after install as "
+    "the revenue (revenue is close to rate x (event_2 + event_3)); counts of a shorter window, "
+    "such as day 1 only, give an under-prediction that the answer does not mark"
+)
+"""What the early-events stage assumes of its inputs, as the model card states it."""
 
 
 def _library_versions() -> dict[str, str]:
@@ -80,6 +87,7 @@ def train_bundle(
             STAGE_INSTALL: "attributes only (no event counts)",
             STAGE_EVENTS: "attributes and event counts (event_2 known)",
         },
+        "event_counts_window": EVENT_COUNTS_WINDOW,
         "anomalous_countries": anomalous,
         "cv": {
             "protocol": f"{CV_FOLDS}-fold x {repeats} repeated stratified CV, seed {config.seed}",
@@ -93,10 +101,12 @@ def train_bundle(
         "config": config.to_dict(),
         "libraries": _library_versions(),
     }
-    card = _finite(card)
     if progress:
         print("fitting the final model on every row ...", flush=True)
-    predictor = fit_predictor(frame, revenue, config, config.threads, card)
+    predictor = fit_predictor(frame, revenue, config, config.threads)
+    coverage = segment_coverage(frame, revenue, cv.held_out, predictor.intervals)
+    card["intervals"] = card_entry(coverage, config.coverage)
+    predictor.card = card = _finite(card)
     predictor.save(out)
     return card
 

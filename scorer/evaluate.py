@@ -5,7 +5,7 @@ under repeated stratified cross-validation (5 folds x 3 repeats, fixed seed).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,9 @@ class CrossValidation:
     """One row per repeat, fold, stage and subset; one column per metric."""
     oof: pd.DataFrame
     """Out-of-fold predictions of the first repeat, both stages, aligned with the input rows."""
+    held_out: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every held-out prediction of every repeat: repeat, stage, row (position in the input),
+    predicted_revenue, lower, upper. Coverage per segment is measured on it."""
 
     def summary(self) -> dict:
         """{stage: {subset: {metric: {"mean", "std"}}}}, over the folds."""
@@ -106,7 +109,7 @@ def cross_validate(
     anomalous = tuple(anomalous)
     revenue = np.asarray(revenue, float)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    rows, oof = [], {}
+    rows, oof, held_out = [], {}, []
     splits = list(splitter.split(frame, strata(frame, revenue, anomalous)))
     for number, (train, test) in enumerate(
         tqdm(splits, desc=description, disable=not progress, unit="fold")
@@ -121,10 +124,19 @@ def cross_validate(
                 rows.append(
                     {"repeat": repeat, "fold": fold, "stage": stage, "subset": subset, **values}
                 )
+        for stage, predicted in predictions.items():
+            held_out.append(
+                pd.DataFrame(
+                    {"repeat": repeat, "stage": stage, "row": test}
+                    | {c: predicted[c].to_numpy() for c in ("predicted_revenue", "lower", "upper")}
+                )
+            )
         if repeat == 0:
             for stage, predicted in predictions.items():
                 for column in ("predicted_revenue", "lower", "upper"):
                     oof.setdefault(f"{stage}_{column}", np.zeros(len(frame)))[test] = predicted[
                         column
                     ].to_numpy()
-    return CrossValidation(pd.DataFrame(rows), pd.DataFrame(oof, index=frame.index))
+    return CrossValidation(
+        pd.DataFrame(rows), pd.DataFrame(oof, index=frame.index), pd.concat(held_out)
+    )

@@ -1,14 +1,15 @@
 """Evaluation metrics for D7 revenue predictions, shared by the CLI, the notebook and the tests.
 
 Every function takes plain arrays (true revenue first, then predictions) and returns floats, so
-the same code scores a cross-validation fold, a held-out file or a notebook experiment.
+the same code scores a cross-validation fold, a held-out file or a notebook experiment. Every
+rank-based metric treats tied predictions as in random order, never in file order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 
 def mae(y_true, y_pred) -> float:
@@ -31,15 +32,33 @@ def spearman(y_true, y_pred) -> float:
     return float(spearmanr(y_true, y_pred).statistic)
 
 
-def _gain_area(y_true: np.ndarray, order_by: np.ndarray) -> float:
-    """2 * mean cumulative share of revenue, users sorted by `order_by` descending, minus 1."""
+def _tie_averaged_gains(y_true: np.ndarray, order_by: np.ndarray) -> np.ndarray:
+    """Revenue of the users sorted by `order_by` descending, each tie group at its mean revenue.
+
+    That is the expected gain curve when tied users come in random order: file order, which
+    can carry revenue, never decides a rank.
+    """
     order = np.argsort(-order_by, kind="stable")
-    cumulative = np.cumsum(y_true[order]) / y_true.sum()
-    return 2.0 * float(cumulative.mean()) - 1.0
+    ranked = order_by[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    sizes = np.diff(np.r_[starts, len(ranked)])
+    means = np.add.reduceat(y_true[order], starts) / sizes
+    return np.repeat(means, sizes)
+
+
+def _gain_area(y_true: np.ndarray, order_by: np.ndarray) -> float:
+    """Twice the area between the gain curve (users sorted by `order_by` descending, drawn
+    through the origin) and the diagonal: 0 for a random order, negative for a reversed one."""
+    cumulative = np.cumsum(_tie_averaged_gains(y_true, order_by)) / y_true.sum()
+    return 2.0 * float(cumulative.mean()) - 1.0 - 1.0 / len(y_true)
 
 
 def normalized_gini(y_true, y_pred) -> float:
-    """Gini of the gain curve ranked by prediction, divided by that of the perfect ranking."""
+    """Gini of the gain curve ranked by prediction, divided by that of the perfect ranking.
+
+    Tied predictions count as in random order (see `_tie_averaged_gains`): a constant
+    prediction scores 0 whatever the row order.
+    """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     if y_true.sum() <= 0:
         return float("nan")
@@ -47,19 +66,28 @@ def normalized_gini(y_true, y_pred) -> float:
 
 
 def gain_curve(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    """Share of users (x) against cumulative share of revenue they carry (y), best first."""
+    """Share of users (x) against cumulative share of revenue they carry (y), best first,
+    tied predictions in random order (their mean revenue)."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    order = np.argsort(-y_pred, kind="stable")
     share_users = np.arange(1, len(y_true) + 1) / len(y_true)
-    return share_users, np.cumsum(y_true[order]) / y_true.sum()
+    return share_users, np.cumsum(_tie_averaged_gains(y_true, y_pred)) / y_true.sum()
+
+
+def rank_deciles(y_pred, bins: int = 10) -> np.ndarray:
+    """Decile (1 = lowest) of each prediction by its rank; tied predictions share their mean
+    rank, so a tie group is never split between deciles by file order."""
+    y_pred = np.asarray(y_pred, float)
+    mean_rank = rankdata(y_pred, method="average") - 1.0
+    return np.minimum(np.floor(mean_rank * bins / len(y_pred)).astype(int), bins - 1) + 1
 
 
 def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
-    """Mean predicted and true revenue per decile of prediction rank (decile 1 = lowest)."""
+    """Mean predicted and true revenue per decile of prediction rank (decile 1 = lowest).
+
+    Ties stay together, so there can be fewer than `bins` rows (one for a constant prediction).
+    """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    rank = np.argsort(np.argsort(y_pred, kind="stable"), kind="stable")
-    decile = rank * bins // len(y_pred) + 1
-    frame = pd.DataFrame({"decile": decile, "true": y_true, "pred": y_pred})
+    frame = pd.DataFrame({"decile": rank_deciles(y_pred, bins), "true": y_true, "pred": y_pred})
     return frame.groupby("decile").agg(
         users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
     )
@@ -85,7 +113,11 @@ def interval_coverage(y_true, lower, upper) -> float:
 
 
 def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, float]:
-    """Every scalar metric for one set of predictions."""
+    """Every scalar metric for one set of predictions.
+
+    `coverage_80` is measured on the users whose revenue is uncertain: a certain zero (interval
+    [0, 0], no ad exposure) is always covered and would flatter it.
+    """
     result = {
         "mae": mae(y_true, y_pred),
         "rmse": rmse(y_true, y_pred),
@@ -96,7 +128,13 @@ def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, floa
         "total_ratio": total_ratio(y_true, y_pred),
     }
     if lower is not None and upper is not None:
-        result["coverage_80"] = interval_coverage(y_true, lower, upper)
+        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        uncertain = ~((lower == 0) & (upper == 0))
+        result["coverage_80"] = (
+            interval_coverage(np.asarray(y_true)[uncertain], lower[uncertain], upper[uncertain])
+            if uncertain.any()
+            else float("nan")
+        )
     return result
 
 

@@ -18,11 +18,10 @@ import pandas as pd
 import xgboost as xgb
 
 from .data import validate_frame
-from .features import FeaturePipeline, per_distinct
+from .features import FeaturePipeline
 from .forest import FlatForest
-from .intervals import RatioIntervals
-from .normalize import UNKNOWN, normalize
-from .schema import STAGE_EVENTS, STAGE_INSTALL, STAGES
+from .intervals import MondrianIntervals, exposure
+from .schema import STAGE_EVENTS, STAGE_INSTALL
 
 SMALL_BATCH = 48
 """Up to this many rows the flat forest beats XGBoost's per-call overhead (bench/predictor_bench)."""
@@ -44,26 +43,13 @@ class Estimate(NamedTuple):
 MEAN = Estimate._fields[0]
 """The column of `predict_batch`'s frame holding the mean prediction."""
 
-PLATFORMS = ("android", "ios", UNKNOWN)
-GROUP_NAMES = [f"{stage}:{platform}" for platform in PLATFORMS for stage in STAGES]
-"""Interval groups, indexed by `2 * platform index + (stage is early_events)`."""
-
-
-def interval_group(stage: str, platform: Any) -> str:
-    """Intervals are calibrated per stage and platform."""
-    return f"{stage}:{normalize('platform', platform)}"
-
-
-def _platform_index(platform: Any) -> int:
-    return PLATFORMS.index(normalize("platform", platform))
-
 
 class Predictor:
     def __init__(
         self,
         pipeline: FeaturePipeline,
         boosters: dict[str, xgb.Booster],
-        intervals: RatioIntervals | None = None,
+        intervals: MondrianIntervals | None = None,
         card: dict | None = None,
     ):
         self.pipeline = pipeline
@@ -86,13 +72,19 @@ class Predictor:
             return Estimate(0.0, 0.0, 0.0, stage)
         margin = self.forests[stage].margin_one(row)
         mean = float(np.exp(margin + offset))
-        lower, upper = self._bounds_one(stage, record.get("platform"), mean)
+        lower, upper = self._bounds_one(stage, record, mean)
         return Estimate(mean, lower, upper, stage)
 
-    def _bounds_one(self, stage: str, platform: Any, mean: float) -> tuple[float, float]:
+    def _bounds_one(
+        self, stage: str, record: Mapping[str, Any], mean: float
+    ) -> tuple[float, float]:
         if self.intervals is None:
             return math.nan, math.nan
-        return self.intervals.bounds_one(interval_group(stage, platform), mean)
+        exposed = exposure(record.get("event_2"), record.get("event_3"))
+        segment = self.intervals.segment_one(
+            stage, record.get("country"), record.get("platform"), exposed
+        )
+        return self.intervals.bounds_one(segment, mean)
 
     # --- many records ---------------------------------------------------------------------
     def predict_batch(
@@ -111,8 +103,14 @@ class Predictor:
         if self.intervals is None:
             lower = upper = np.full(len(mean), np.nan)
         else:
-            platform = per_distinct(clean["platform"].to_numpy(), _platform_index, int)
-            lower, upper = self.intervals.bounds(GROUP_NAMES, platform * 2 + has_events, mean)
+            segments = self.intervals.segments(
+                has_events,
+                clean["country"].to_numpy(),
+                clean["platform"].to_numpy(),
+                clean["event_2"].to_numpy(float),
+                clean["event_3"].to_numpy(float),
+            )
+            lower, upper = self.intervals.bounds(segments, mean)
         index = frame.index if isinstance(frame, pd.DataFrame) else None
         return pd.DataFrame(Estimate(mean, lower, upper, stage)._asdict(), index=index)
 
@@ -162,6 +160,6 @@ class Predictor:
         return cls(
             FeaturePipeline.from_dict(state["pipeline"]),
             boosters,
-            RatioIntervals.from_dict(intervals) if intervals else None,
+            MondrianIntervals.from_dict(intervals) if intervals else None,
             json.loads(card_path.read_text()) if card_path.is_file() else {},
         )

@@ -14,8 +14,9 @@ import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
 from .features import EVENTS_FEATURES, INSTALL_FEATURES, MONOTONE_INCREASING, FeaturePipeline
-from .intervals import RatioIntervals
-from .predictor import MEAN, Predictor, interval_group
+from .intervals import MondrianIntervals
+from .predictor import MEAN, Predictor
+from .quality import rate_anomalies
 from .schema import STAGE_EVENTS, STAGE_INSTALL
 
 SEED = 20261126
@@ -170,13 +171,22 @@ def fit_predictor(
     revenue = np.asarray(revenue, float)
     oof = out_of_fold(frame, revenue, config, threads)
     has_events = frame["event_2"].notna().to_numpy()
-    groups, truth, predicted = [], [], []
-    for stage, rows in ((STAGE_EVENTS, has_events), (STAGE_INSTALL, np.ones(len(frame), bool))):
-        groups += [interval_group(stage, p) for p in frame["platform"].to_numpy()[rows]]
-        truth.append(revenue[rows])
-        predicted.append(oof[stage][rows])
-    intervals = RatioIntervals.fit(
-        np.asarray(groups), np.concatenate(truth), np.concatenate(predicted), config.coverage
+    both = np.r_[has_events, np.zeros(len(frame), bool)]  # the events rows, then every row
+
+    def twice(column: str) -> np.ndarray:
+        values = frame[column].to_numpy()
+        return np.r_[values[has_events], values]
+
+    intervals = MondrianIntervals.fit(
+        both,
+        twice("country"),
+        twice("platform"),
+        twice("event_2").astype(float),
+        twice("event_3").astype(float),
+        np.r_[revenue[has_events], revenue],
+        np.r_[oof[STAGE_EVENTS][has_events], oof[STAGE_INSTALL]],
+        config.coverage,
+        tuple(rate_anomalies(frame, revenue)),
     )
     predictor = fit_models(frame, revenue, config, threads)
     predictor.intervals = intervals

@@ -106,3 +106,24 @@ def test_anomalous_country_keeps_its_own_scale(predictor):
     spain = predictor.predict_one({**base, "country": "es"}).predicted_revenue
     assert peru / spain > 10_000
     assert 0.01 < spain < 1
+
+
+def test_intervals_hold_per_segment_in_repeated_cv():
+    """The targets of the intervals issue, on the card's held-out coverage per segment."""
+    entry = json.loads((BUNDLE / "model_card.json").read_text())["intervals"]
+    rows = entry["segments"]
+    for stage in ("early_events", "install"):
+        overall = next(r for r in rows if r["stage"] == stage and r["kind"] == "all")
+        assert 0.78 <= overall["coverage"] <= 0.82, overall
+    judged = [r for r in rows if r["users"] >= 200 and r["kind"] != "all"]
+    assert len(judged) >= 20
+    for row in judged:
+        assert 0.72 <= row["coverage"] <= 0.88, row
+    assert entry["worst"] in judged
+
+
+def test_install_upper_bound_is_never_below_the_mean(predictor, dataset_path):
+    frame = drop_events(read_records(dataset_path))
+    predicted = predictor.predict_batch(frame)
+    assert (predicted.upper >= predicted.predicted_revenue).all()
+    assert (predicted.lower <= predicted.predicted_revenue).all()
