@@ -13,6 +13,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
+from api.endpoints import Endpoint
+
 blueprint = Blueprint("docs", __name__)
 ASSETS = frozenset(
     {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "favicon-16x16.png"}
@@ -75,12 +77,18 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-@blueprint.get("/docs")
+PAGE_ENDPOINT = Endpoint(method="GET", rule="/docs", public=True, documented=False)
+ASSET_ENDPOINT = Endpoint(
+    method="GET", rule="/docs/static/<path:name>", public=True, documented=False
+)
+
+
+@PAGE_ENDPOINT.route(blueprint)
 def page():
     return Response(PAGE, mimetype="text/html")
 
 
-@blueprint.get("/docs/static/<path:name>")
+@ASSET_ENDPOINT.route(blueprint)
 def asset(name: str):
     if name not in ASSETS:
         abort(404)
