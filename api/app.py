@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from adapters.settings import Settings
 from api import batch_jobs, docs, events, meta, predictions
-from api.endpoints import served_endpoints
+from api.endpoints import API_KEY_HEADER, served_endpoints
 from api.errors import ApiError, register_error_handlers
 from api.openapi import build_openapi
 from api.services import EXTENSION, WARM_UP, Services, build_services
@@ -67,9 +67,9 @@ def _install_hooks(app: Flask, services: Services, public: frozenset[str]) -> No
         request.environ[STARTED] = time.perf_counter()
         if expected is None or request.endpoint in public:
             return
-        supplied = request.headers.get("X-API-Key", "").encode("utf-8", "replace")
+        supplied = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(supplied, expected):
-            raise ApiError(401, "unauthorized", "missing or wrong X-API-Key header")
+            raise ApiError(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header")
 
     @app.after_request
     def observe(response):

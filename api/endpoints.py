@@ -26,6 +26,8 @@ from api.schemas import ErrorBody
 from api.services import current_services
 
 JSON = "application/json"
+API_KEY_HEADER = "X-API-Key"
+"""The header that carries the API key, on every endpoint but the public ones."""
 Schema = type[BaseModel] | tuple[type[BaseModel], ...] | dict | str | None
 """What a body or an answer holds: a model, any of several models, a raw JSON schema, a
 non-JSON media type (a string body), or nothing."""

@@ -14,11 +14,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adapters.settings import Settings
-from api.endpoints import JSON, Endpoint, Schema
+from api.endpoints import API_KEY_HEADER, JSON, Endpoint, Schema
 from api.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
-UNAUTHORIZED = ("Missing or wrong X-API-Key", ErrorBody)
+UNAUTHORIZED = (f"Missing or wrong {API_KEY_HEADER}", ErrorBody)
 """The answer every endpoint but the public ones adds when a key is required."""
 
 
@@ -114,6 +114,8 @@ def build_openapi(endpoints: Iterable[Endpoint], settings: Settings, version: st
         "paths": paths,
         "components": {
             "schemas": definitions["$defs"],
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+            },
         },
     }

@@ -19,7 +19,9 @@ from flask import Flask
 from sqlalchemy import text
 from werkzeug.test import EnvironBuilder
 
-from api.endpoints import served_endpoints
+from api.endpoints import Endpoint, served_endpoints
+from api.meta import HEALTHZ, MODEL_CARD
+from api.predictions import PREDICT
 from api.schemas import InstallRecord
 from api.scoring import score
 from api.services import WARM_UP, Services
@@ -42,21 +44,21 @@ SAMPLES = (
     },
 )
 REQUESTS = (
-    ("POST", "/predict", SAMPLES[0]),
-    ("POST", "/predict", SAMPLES[1]),
-    ("POST", "/predict", {"instances": list(SAMPLES)}),
-    ("POST", "/predict", {"event_1": -1}),
-    ("GET", "/healthz", None),
-    ("GET", "/model", None),
+    (PREDICT, SAMPLES[0]),
+    (PREDICT, SAMPLES[1]),
+    (PREDICT, {"instances": list(SAMPLES)}),
+    (PREDICT, {"event_1": -1}),
+    (HEALTHZ, None),
+    (MODEL_CARD, None),
 )
 """Requests without side effects (the flag stops /predict from publishing)."""
 
 
-def _environ(method: str, path: str, body) -> tuple[dict, bytes | None]:
+def _environ(endpoint: Endpoint, body) -> tuple[dict, bytes | None]:
     data = json.dumps(body).encode() if body is not None else None
     builder = EnvironBuilder(
-        path=path,
-        method=method,
+        path=endpoint.rule,
+        method=endpoint.method,
         data=data,
         content_type="application/json" if data else None,
         environ_overrides={WARM_UP: True},
