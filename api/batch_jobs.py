@@ -32,7 +32,11 @@ from scorer.schema import RECORD_COLUMNS
 
 blueprint = Blueprint("batch_jobs", __name__)
 RECORDS = TypeAdapter(list[InstallRecord])
-CSV_TYPES = ("text/csv", "application/csv")
+CSV = "text/csv"
+CSV_TYPES = (CSV, "application/csv")
+MULTIPART = "multipart/form-data"
+FILE_FIELD = "file"
+"""The form field of a CSV upload."""
 JOB_ID_PATTERN = "[A-Za-z0-9_-]{1,128}"
 """What a job id can look like (rq's rule); anything else cannot name a job."""
 JOB_ID_FORM = re.compile(JOB_ID_PATTERN)
@@ -50,7 +54,8 @@ def _csv_rows(data: bytes) -> tuple[list[dict], list[str]]:
         reader.fieldnames = header
         known = [name for name in header if name in RECORD_COLUMNS]
         if not known:
-            raise invalid_field("file", f"the CSV header has none of {', '.join(RECORD_COLUMNS)}")
+            known_columns = ", ".join(RECORD_COLUMNS)
+            raise invalid_field(FILE_FIELD, f"the CSV header has none of {known_columns}")
         rows = [{name: row.get(name) for name in known} for row in reader]
     except csv.Error as error:
         raise ApiError(400, "bad_request", f"malformed CSV: {error}") from None
@@ -72,14 +77,15 @@ def _read_rows(request: Request, limit: int) -> tuple[list, list[str]]:
         return _json_rows(read_body(request, limit)), []
     if mimetype in CSV_TYPES:
         return _csv_rows(read_body(request, limit))
-    if mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+    if mimetype == MULTIPART:
+        upload = request.files.get(FILE_FIELD)
         if upload is not None:
             return _csv_rows(upload.read())
-        if "file" in request.form:  # sent as a plain form field rather than a file
-            return _csv_rows(request.form["file"].encode())
-        raise invalid_field("file", "a multipart upload needs a CSV file in field `file`")
-    raise unsupported_media_type("application/json, text/csv or multipart/form-data")
+        if FILE_FIELD in request.form:  # sent as a plain form field rather than a file
+            return _csv_rows(request.form[FILE_FIELD].encode())
+        message = f"a multipart upload needs a CSV file in field `{FILE_FIELD}`"
+        raise invalid_field(FILE_FIELD, message)
+    raise unsupported_media_type(f"{JSON}, {CSV} or {MULTIPART}")
 
 
 class Upload(NamedTuple):
@@ -96,11 +102,11 @@ class RecordsUpload:
     def content(self, settings: Settings) -> dict[str, Schema]:
         return {
             JSON: tuple(batch_job_models(settings.batch_job_max_records)),
-            "text/csv": {"type": "string", "description": "CSV with a header of record columns."},
-            "multipart/form-data": {
+            CSV: {"type": "string", "description": "CSV with a header of record columns."},
+            MULTIPART: {
                 "type": "object",
-                "required": ["file"],
-                "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}},
+                "required": [FILE_FIELD],
+                "properties": {FILE_FIELD: {"type": "string", "contentMediaType": CSV}},
             },
         }
 
@@ -119,16 +125,20 @@ class RecordsUpload:
         return Upload(records, ignored)
 
 
+def _unknown_job(job_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no batch job {job_id!r}")
+
+
 def _job_id(value: str) -> str:
     if not JOB_ID_FORM.fullmatch(value):
-        raise ApiError(404, "not_found", f"no batch job {value!r}")
+        raise _unknown_job(value)
     return value
 
 
 def _job_description(settings: Settings) -> str:
     return (
         f"Up to {settings.batch_job_max_records} records as a JSON list, a CSV body or a CSV "
-        "file upload (field `file`). Columns that are not record columns are ignored."
+        f"file upload (field `{FILE_FIELD}`). Columns that are not record columns are ignored."
     )
 
 
@@ -192,5 +202,5 @@ def batch_job_status(job_id: str):
     except RedisError as error:
         raise unavailable("the job queue (Redis)", type(error).__name__) from None
     if status is None:
-        raise ApiError(404, "not_found", f"no batch job {job_id!r}")
+        raise _unknown_job(job_id)
     return json_response(status)
