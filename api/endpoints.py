@@ -5,7 +5,8 @@ parameters with their limits, every status, whether it needs the API key). `Endp
 registers the view so that path parameters are checked and the body parsed before it runs;
 `api.openapi` writes the document from the declarations of the views the app serves, so what is
 served and what is documented cannot part. The declarations are module constants and the
-wrapped views are built when the blueprints are defined: a request pays one Python call at most.
+handlers are built when the blueprints are defined, so a request pays for its checks and one
+extra call (none where there is nothing to check, e.g. /healthz).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ non-JSON media type (a string body), or nothing."""
 BAD_BODY: dict[int, tuple[str, Schema]] = {
     400: ("Malformed JSON", ErrorBody),
     413: ("Body over the size limit", ErrorBody),
-    415: ("Content-Type is not application/json", ErrorBody),
+    415: (f"Content-Type is not {JSON}", ErrorBody),
     422: ("Schema violation: one entry per offending field", ErrorBody),
 }
 """The answers of any endpoint that reads a JSON body (`api.body`, `api.errors`)."""
