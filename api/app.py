@@ -15,15 +15,12 @@ from sqlalchemy import Engine
 
 from adapters.settings import Settings
 from api import batch_jobs, docs, events, meta, predictions
+from api.endpoints import API_KEY_HEADER, served_endpoints
 from api.errors import ApiError, register_error_handlers
 from api.openapi import build_openapi
 from api.services import EXTENSION, WARM_UP, Services, build_services
 from api.warmup import warm_up
 
-PUBLIC_ENDPOINTS = frozenset(
-    {"meta.healthz", "meta.readyz", "meta.metrics", "docs.page", "docs.asset"}
-)
-"""Endpoints answered without the API key: probes, scraping, the static docs page."""
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 STARTED = "d7.started"
 
@@ -48,20 +45,18 @@ def create_app(
     for module in (predictions, events, batch_jobs, meta, docs):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
-    _install_hooks(app, services)
-    document = build_openapi(
-        settings.batch_limit,
-        settings.batch_job_max_records,
-        secured=settings.api_key is not None,
-        version=str(services.predictor.version),
-    )
+    endpoints = served_endpoints(app)
+    public = frozenset(name for name, endpoint in endpoints.items() if endpoint.public)
+    _install_hooks(app, services, public)
+    document = build_openapi(endpoints.values(), settings, str(services.predictor.version))
     app.config[meta.OPENAPI_KEY] = meta.serialised_openapi(document)
     warm_up(app, services)
     services.metrics.workers_ready.set(1)
     return app
 
 
-def _install_hooks(app: Flask, services: Services) -> None:
+def _install_hooks(app: Flask, services: Services, public: frozenset[str]) -> None:
+    """The API-key check (every endpoint but the `public` ones) and the request metrics."""
     key = services.settings.api_key
     expected = key.encode() if key is not None else None
     metrics = services.metrics
@@ -70,11 +65,11 @@ def _install_hooks(app: Flask, services: Services) -> None:
     @app.before_request
     def check_api_key():
         request.environ[STARTED] = time.perf_counter()
-        if expected is None or request.endpoint in PUBLIC_ENDPOINTS:
+        if expected is None or request.endpoint in public:
             return
-        supplied = request.headers.get("X-API-Key", "").encode("utf-8", "replace")
+        supplied = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(supplied, expected):
-            raise ApiError(401, "unauthorized", "missing or wrong X-API-Key header")
+            raise ApiError(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header")
 
     @app.after_request
     def observe(response):

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
-from pydantic import ValidationError
+from flask import Blueprint
 from redis.exceptions import RedisError
 
 from adapters.stream import encode_install_event
-from api.body import json_body
-from api.errors import json_response, unavailable, validation_failed
-from api.schemas import InstallEvent, batch_models
-from api.services import current_services
+from api.endpoints import BAD_BODY, Endpoint, Items, OneOrBatch
+from api.errors import json_response, unavailable
+from api.schemas import ErrorBody, EventsAccepted, InstallEvent, event_batch_model
+from api.services import Services
 
 blueprint = Blueprint("events", __name__)
+APPEND_EVENTS = Endpoint(
+    method="POST",
+    rule="/events",
+    summary="Append install events to the install-events stream",
+    tag="events",
+    body=OneOrBatch(InstallEvent, "events", event_batch_model),
+    responses={
+        202: ("Appended; the worker scores them", EventsAccepted),
+        **BAD_BODY,
+        503: ("Redis is unavailable; retry (event_id makes retries safe)", ErrorBody),
+    },
+    usual=(202, 422),
+)
 
 
-@blueprint.post("/events")
-def append_events():
-    services = current_services()
-    body = json_body(request, services.settings.max_body_bytes)
-    try:
-        if isinstance(body, dict) and "events" in body:
-            model = batch_models(services.settings.batch_limit)[1]
-            events = model.model_validate(body).events
-        else:
-            events = [InstallEvent.model_validate(body)]
-    except ValidationError as error:
-        raise validation_failed(error) from None
+@APPEND_EVENTS.route(blueprint)
+def append_events(services: Services, payload: Items):
+    events, _ = payload
     entries = [encode_install_event(e.model_dump(), e.event_id, e.sent_at) for e in events]
     try:
         ids = services.installs.append_many(entries)

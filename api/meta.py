@@ -6,15 +6,53 @@ import orjson
 from flask import Blueprint, Response, current_app
 from sqlalchemy import text
 
+from api.endpoints import Endpoint
 from api.errors import json_response
+from api.schemas import Health, ModelInfo, Readiness
 from api.services import current_services
 
 blueprint = Blueprint("meta", __name__)
 OPENAPI_KEY = "d7.openapi"
 """`app.config` key of the serialised OpenAPI document (built once per app)."""
+SERVICE = "service"
+"""The tag of these endpoints in the OpenAPI document."""
+MODEL_CARD = Endpoint(
+    method="GET",
+    rule="/model",
+    summary="The model card",
+    tag=SERVICE,
+    responses={200: ("Model version and card", ModelInfo)},
+)
+HEALTHZ = Endpoint(
+    method="GET",
+    rule="/healthz",
+    summary="Liveness (no I/O)",
+    tag=SERVICE,
+    responses={200: ("Alive", Health)},
+    public=True,
+    usual=(200,),
+)
+READYZ = Endpoint(
+    method="GET",
+    rule="/readyz",
+    summary="Readiness: model loaded, Redis and Postgres reachable",
+    tag=SERVICE,
+    responses={200: ("Ready", Readiness), 503: ("A dependency failed", Readiness)},
+    public=True,
+    usual=(200, 503),
+)
+METRICS = Endpoint(
+    method="GET",
+    rule="/metrics",
+    summary="Prometheus metrics",
+    tag=SERVICE,
+    responses={200: ("Text exposition format", "text/plain")},
+    public=True,
+)
+OPENAPI = Endpoint(method="GET", rule="/openapi.json", documented=False)
 
 
-@blueprint.get("/model")
+@MODEL_CARD.route(blueprint)
 def model_card():
     services = current_services()
     predictor = services.predictor
@@ -27,7 +65,7 @@ def model_card():
     )
 
 
-@blueprint.get("/healthz")
+@HEALTHZ.route(blueprint)
 def healthz():
     return Response(b'{"status":"ok"}', mimetype="application/json")
 
@@ -45,7 +83,7 @@ def _ping_database(engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-@blueprint.get("/readyz")
+@READYZ.route(blueprint)
 def readyz():
     services = current_services()
     checks = {
@@ -58,13 +96,13 @@ def readyz():
     return json_response(body, 200 if ready else 503)
 
 
-@blueprint.get("/metrics")
+@METRICS.route(blueprint)
 def metrics():
     payload, content_type = current_services().metrics.exposition()
     return Response(payload, content_type=content_type)
 
 
-@blueprint.get("/openapi.json")
+@OPENAPI.route(blueprint)
 def openapi():
     document = current_app.config[OPENAPI_KEY]
     return Response(document, mimetype="application/json")

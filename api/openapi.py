@@ -1,240 +1,108 @@
-"""The OpenAPI 3.1 document of the API, generated from the pydantic models in `api.schemas`.
+"""The OpenAPI 3.1 document of the API, written from the endpoint declarations (`api.endpoints`).
 
-Only the list of operations (path, method, models per status) is written here; every schema comes
-from the models, so the document cannot drift from what the endpoints validate.
+Operations, parameters and statuses come from the declarations of the views the app serves and
+every schema from the pydantic models they name, so the document cannot drift from what the
+endpoints do. Built once per app: the batch limits and whether a key is required are settings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import schemas
-from api.schemas import NOT_BLANK, InstallRecord
+from adapters.settings import Settings
+from api.endpoints import API_KEY_HEADER, JSON, Endpoint, Schema
+from api.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
-JSON = "application/json"
-PUBLIC = frozenset({"/healthz", "/readyz", "/metrics"})
-"""Paths that never require the API key (probes and scraping)."""
+UNAUTHORIZED = (f"Missing or wrong {API_KEY_HEADER}", ErrorBody)
+"""The answer every endpoint but the public ones adds when a key is required."""
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    summary: str
-    tag: str
-    responses: dict[int, tuple[str, Any]]  # status -> (description, model | schema | None)
-    body: dict[str, Any] = field(default_factory=dict)  # content type -> model | schema
-    parameters: tuple[dict, ...] = ()
-    description: str = ""
+def _models(schema: Schema) -> tuple[type[BaseModel], ...]:
+    if isinstance(schema, tuple):
+        return schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return (schema,)
+    return ()
 
 
-def _operations(predict_batch, event_batch, batch_job_limit: int) -> list[Operation]:
-    error = schemas.ErrorBody
-    job_list, job_body = schemas.batch_job_models(batch_job_limit)
-    bad_body = {
-        400: ("Malformed JSON", error),
-        413: ("Body over the size limit", error),
-        415: ("Content-Type is not application/json", error),
-        422: ("Schema violation: one entry per offending field", error),
-    }
-    user_param = {
-        "name": "user_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NOT_BLANK},
-    }
-    job_param = {
-        "name": "job_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-    }
-    records_csv = {"type": "string", "description": "CSV with a header of record columns."}
-    return [
-        Operation(
-            "post",
-            "/predict",
-            "Predict D7 revenue for one record or a batch",
-            "predictions",
-            {
-                200: (
-                    "Prediction(s)",
-                    {"anyOf": [_ref(schemas.Prediction), _ref(schemas.PredictionBatch)]},
-                ),
-                **bad_body,
-            },
-            body={JSON: {"anyOf": [_ref(InstallRecord), _ref(predict_batch)]}},
-            description='One install record, or `{"instances": [...]}`. Every prediction is '
-            "also published to the scored stream, from which the worker stores it.",
-        ),
-        Operation(
-            "get",
-            "/users/{user_id}/prediction",
-            "Latest prediction of a user",
-            "predictions",
-            {
-                200: ("The user's latest prediction", schemas.UserPrediction),
-                404: ("No prediction for this user", error),
-                422: ("Invalid user id", error),
-                503: ("Neither the cache nor Postgres could be read", error),
-            },
-            parameters=(user_param,),
-            description="From the Redis cache; on a miss from the latest row in Postgres, "
-            "which then refills the cache.",
-        ),
-        Operation(
-            "post",
-            "/events",
-            "Append install events to the install-events stream",
-            "events",
-            {
-                202: ("Appended; the worker scores them", schemas.EventsAccepted),
-                **bad_body,
-                503: ("Redis is unavailable; retry (event_id makes retries safe)", error),
-            },
-            body={JSON: {"anyOf": [_ref(schemas.InstallEvent), _ref(event_batch)]}},
-        ),
-        Operation(
-            "post",
-            "/batch-jobs",
-            "Start a batch scoring job",
-            "batch jobs",
-            {
-                202: ("Job queued", schemas.BatchJobAccepted),
-                **bad_body,
-                415: ("Not JSON, CSV or a multipart upload", error),
-                503: ("The job queue (Redis) is unavailable", error),
-            },
-            body={
-                JSON: {"anyOf": [_ref(job_list), _ref(job_body)]},
-                "text/csv": records_csv,
-                "multipart/form-data": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}},
-                },
-            },
-            description=f"Up to {batch_job_limit} records as a JSON list, a CSV body or a CSV "
-            "file upload (field `file`). Columns that are not record columns are ignored.",
-        ),
-        Operation(
-            "get",
-            "/batch-jobs/{job_id}",
-            "Status of a batch scoring job",
-            "batch jobs",
-            {
-                200: ("Status, progress and counts", schemas.BatchJobStatus),
-                404: ("Unknown job", error),
-                503: ("The job queue (Redis) is unavailable", error),
-            },
-            parameters=(job_param,),
-        ),
-        Operation(
-            "get",
-            "/model",
-            "The model card",
-            "service",
-            {200: ("Model version and card", schemas.ModelInfo)},
-        ),
-        Operation(
-            "get", "/healthz", "Liveness (no I/O)", "service", {200: ("Alive", schemas.Health)}
-        ),
-        Operation(
-            "get",
-            "/readyz",
-            "Readiness: model loaded, Redis and Postgres reachable",
-            "service",
-            {200: ("Ready", schemas.Readiness), 503: ("A dependency failed", schemas.Readiness)},
-        ),
-        Operation(
-            "get",
-            "/metrics",
-            "Prometheus metrics",
-            "service",
-            {200: ("Text exposition format", "text/plain")},
-        ),
-    ]
+def _json_schema(schema: Schema) -> Any:
+    """A model as a reference, several as `anyOf` references, a raw schema as it is."""
+    if isinstance(schema, tuple):
+        return {"anyOf": [_json_schema(model) for model in schema]}
+    if isinstance(schema, type):
+        return {"$ref": REF.format(model=schema.__name__)}
+    return schema
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": REF.format(model=model.__name__)}
-
-
-def _content(schema: Any) -> dict[str, Any]:
+def _content(schema: Schema) -> dict[str, Any]:
     if isinstance(schema, str):  # a non-JSON media type
         return {schema: {"schema": {"type": "string"}}}
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        schema = _ref(schema)
-    return {JSON: {"schema": schema}}
+    return {JSON: {"schema": _json_schema(schema)}}
 
 
-def _operation_object(op: Operation, secured: bool) -> dict[str, Any]:
-    responses = {}
-    for status, (description, schema) in op.responses.items():
-        responses[str(status)] = {"description": description}
-        if schema is not None:
-            responses[str(status)]["content"] = _content(schema)
-    if secured and op.path not in PUBLIC:
-        responses["401"] = {
-            "description": "Missing or wrong X-API-Key",
-            "content": _content(schemas.ErrorBody),
-        }
-    document: dict[str, Any] = {
-        "summary": op.summary,
-        "tags": [op.tag],
-        "responses": responses,
-        "operationId": f"{op.method}_{op.path.strip('/')}".replace("/", "_")
+def _operation(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
+    needs_key = settings.api_key is not None and not endpoint.public
+    responses = dict(endpoint.responses)
+    if needs_key:
+        responses[401] = UNAUTHORIZED
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "operationId": f"{endpoint.method.lower()}_{endpoint.path.strip('/')}".replace("/", "_")
         .replace("{", "")
         .replace("}", ""),
+        "responses": {
+            str(status): {"description": description}
+            | ({"content": _content(schema)} if schema is not None else {})
+            for status, (description, schema) in responses.items()
+        },
+        "security": [{"ApiKey": []}] if needs_key else [],
     }
-    if op.description:
-        document["description"] = op.description
-    if op.parameters:
-        document["parameters"] = list(op.parameters)
-    if op.body:
-        document["requestBody"] = {
+    description = endpoint.description
+    if callable(description):
+        description = description(settings)
+    if description:
+        operation["description"] = description
+    if endpoint.parameters:
+        operation["parameters"] = [parameter.openapi() for parameter in endpoint.parameters]
+    if endpoint.body is not None:
+        content = endpoint.body.content(settings)
+        operation["requestBody"] = {
             "required": True,
-            "content": {
-                kind: {"schema": _ref(s) if isinstance(s, type) else s}
-                for kind, s in op.body.items()
-            },
+            "content": {kind: {"schema": _json_schema(s)} for kind, s in content.items()},
         }
-    document["security"] = [{"ApiKey": []}] if secured and op.path not in PUBLIC else []
-    return document
+    return operation
 
 
-def build_openapi(batch_limit: int, batch_job_limit: int, secured: bool, version: str) -> dict:
-    """The whole document for one configuration (batch limits, whether a key is required)."""
-    predict_batch, event_batch = schemas.batch_models(batch_limit)
-    models = [
-        *schemas.batch_job_models(batch_job_limit),
-        InstallRecord,
-        predict_batch,
-        schemas.InstallEvent,
-        event_batch,
-        schemas.Prediction,
-        schemas.PredictionBatch,
-        schemas.UserPrediction,
-        schemas.EventsAccepted,
-        schemas.ModelInfo,
-        schemas.Health,
-        schemas.Readiness,
-        schemas.ErrorBody,
-        schemas.BatchJobAccepted,
-        schemas.BatchJobStatus,
-    ]
+def _schema_models(endpoints: list[Endpoint], settings: Settings) -> list[type[BaseModel]]:
+    """Every model an operation names, once each, in the order they are met."""
+    models: dict[type[BaseModel], None] = {}
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            for schema in endpoint.body.content(settings).values():
+                models.update(dict.fromkeys(_models(schema)))
+        for _, schema in endpoint.responses.values():
+            models.update(dict.fromkeys(_models(schema)))
+    models.update(dict.fromkeys(_models(UNAUTHORIZED[1])))
+    return list(models)
+
+
+def build_openapi(endpoints: Iterable[Endpoint], settings: Settings, version: str) -> dict:
+    """The whole document for the documented `endpoints` under one configuration."""
+    documented = [endpoint for endpoint in endpoints if endpoint.documented]
     _, definitions = models_json_schema(
-        [(model, "validation") for model in models], ref_template=REF
+        [(model, "validation") for model in _schema_models(documented, settings)],
+        ref_template=REF,
     )
-    components = definitions["$defs"]
     paths: dict[str, dict] = {}
-    for op in _operations(predict_batch, event_batch, batch_job_limit):
-        paths.setdefault(op.path, {})[op.method] = _operation_object(op, secured)
+    for endpoint in documented:
+        operation = _operation(endpoint, settings)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -245,7 +113,9 @@ def build_openapi(batch_limit: int, batch_job_limit: int, secured: bool, version
         },
         "paths": paths,
         "components": {
-            "schemas": components,
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": definitions["$defs"],
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+            },
         },
     }

@@ -7,35 +7,70 @@ import os
 
 import orjson
 from flask import Blueprint, Response, request
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.cache import cache_value
-from api.body import json_body
-from api.errors import ApiError, invalid_field, json_response, unavailable, validation_failed
-from api.schemas import InstallRecord, batch_models
+from api.endpoints import BAD_BODY, Endpoint, Items, OneOrBatch, PathParameter
+from api.errors import ApiError, invalid_field, json_response, unavailable
+from api.schemas import (
+    USER_ID_LENGTH,
+    ErrorBody,
+    InstallRecord,
+    Prediction,
+    PredictionBatch,
+    UserId,
+    UserPrediction,
+    predict_batch_model,
+)
 from api.scoring import predict_request
-from api.services import WARM_UP, current_services
+from api.services import WARM_UP, Services, current_services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("predictions", __name__)
-MAX_USER_ID = 64
 
 
-@blueprint.post("/predict")
-def predict():
-    services = current_services()
-    body = json_body(request, services.settings.max_body_bytes)
-    batch = isinstance(body, dict) and "instances" in body
-    try:
-        if batch:
-            model = batch_models(services.settings.batch_limit)[0]
-            records = [item.model_dump() for item in model.model_validate(body).instances]
-        else:
-            records = [InstallRecord.model_validate(body).model_dump()]
-    except ValidationError as error:
-        raise validation_failed(error) from None
+def _user_id(value: str) -> str:
+    user_id = value.strip()
+    if not user_id or len(user_id) > USER_ID_LENGTH:
+        raise invalid_field("user_id", f"must be 1 to {USER_ID_LENGTH} characters")
+    return user_id
+
+
+USER_ID = PathParameter("user_id", UserId, _user_id)
+PREDICT = Endpoint(
+    method="POST",
+    rule="/predict",
+    summary="Predict D7 revenue for one record or a batch",
+    tag="predictions",
+    description='One install record, or `{"instances": [...]}`. Every prediction is '
+    "also published to the scored stream, from which the worker stores it.",
+    body=OneOrBatch(InstallRecord, "instances", predict_batch_model),
+    responses={200: ("Prediction(s)", (Prediction, PredictionBatch)), **BAD_BODY},
+    usual=(200, 400, 422),
+)
+USER_PREDICTION = Endpoint(
+    method="GET",
+    rule="/users/<user_id>/prediction",
+    summary="Latest prediction of a user",
+    tag="predictions",
+    description="From the Redis cache; on a miss from the latest row in Postgres, "
+    "which then refills the cache.",
+    parameters=(USER_ID,),
+    responses={
+        200: ("The user's latest prediction", UserPrediction),
+        404: ("No prediction for this user", ErrorBody),
+        422: ("Invalid user id", ErrorBody),
+        503: ("Neither the cache nor Postgres could be read", ErrorBody),
+    },
+    usual=(200, 404),
+)
+
+
+@PREDICT.route(blueprint)
+def predict(services: Services, payload: Items):
+    items, batch = payload
+    records = [item.model_dump() for item in items]
     request_id = os.urandom(16).hex()
     answers, predictions = predict_request(services.predictor, records, request_id, batch)
     if not request.environ.get(WARM_UP):
@@ -49,12 +84,9 @@ def predict():
     return json_response(body, headers={"X-Request-ID": request_id})
 
 
-@blueprint.get("/users/<user_id>/prediction")
+@USER_PREDICTION.route(blueprint)
 def user_prediction(user_id: str):
     services = current_services()
-    user_id = user_id.strip()
-    if not user_id or len(user_id) > MAX_USER_ID:
-        raise invalid_field("user_id", f"must be 1 to {MAX_USER_ID} characters")
     redis_up = True
     try:
         cached = services.cache.get_json(user_id)

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from scorer.prediction import View, view_model
+from scorer.schema import COLUMNS
 from scorer.schema import InstallRecord as ContractRecord
 
 InstallRecord = ContractRecord
@@ -27,8 +28,13 @@ InstallRecord = ContractRecord
 
 NOT_BLANK = r"\S"
 """Ids are stripped, so an id must contain a non-space character."""
+USER_ID_LENGTH = next(column.max_length for column in COLUMNS if column.name == "user_id")
+"""Longest user id: the record contract's own limit."""
 UserId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NOT_BLANK)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=USER_ID_LENGTH, pattern=NOT_BLANK
+    ),
 ]
 EventId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=NOT_BLANK)
@@ -46,22 +52,25 @@ class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]
 
 
 @lru_cache(maxsize=8)
-def batch_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
-    """`PredictBatch` and `EventBatch` allowing 1..limit items."""
-    forbid = ConfigDict(extra="forbid")
-    predict = create_model(
+def predict_batch_model(limit: int) -> type[BaseModel]:
+    """`PredictBatch`: the body of POST /predict with 1..limit records under `instances`."""
+    return create_model(
         "PredictBatch",
-        __config__=forbid,
+        __config__=ConfigDict(extra="forbid"),
         __doc__="Several install records scored in one request.",
         instances=(Annotated[list[InstallRecord], Field(min_length=1, max_length=limit)], ...),
     )
-    events = create_model(
+
+
+@lru_cache(maxsize=8)
+def event_batch_model(limit: int) -> type[BaseModel]:
+    """`EventBatch`: the body of POST /events with 1..limit events under `events`."""
+    return create_model(
         "EventBatch",
-        __config__=forbid,
+        __config__=ConfigDict(extra="forbid"),
         __doc__="Several install events appended in one request.",
         events=(Annotated[list[InstallEvent], Field(min_length=1, max_length=limit)], ...),
     )
-    return predict, events
 
 
 Prediction = view_model(View.ANSWER, "Prediction", "One prediction made by /predict.")

@@ -19,6 +19,9 @@ from flask import Flask
 from sqlalchemy import text
 from werkzeug.test import EnvironBuilder
 
+from api.endpoints import Endpoint, served_endpoints
+from api.meta import HEALTHZ, MODEL_CARD
+from api.predictions import PREDICT
 from api.schemas import InstallRecord
 from api.scoring import predict_request
 from api.services import WARM_UP, Services
@@ -41,30 +44,21 @@ SAMPLES = (
     },
 )
 REQUESTS = (
-    ("POST", "/predict", SAMPLES[0]),
-    ("POST", "/predict", SAMPLES[1]),
-    ("POST", "/predict", {"instances": list(SAMPLES)}),
-    ("POST", "/predict", {"event_1": -1}),
-    ("GET", "/healthz", None),
-    ("GET", "/model", None),
+    (PREDICT, SAMPLES[0]),
+    (PREDICT, SAMPLES[1]),
+    (PREDICT, {"instances": list(SAMPLES)}),
+    (PREDICT, {"event_1": -1}),
+    (HEALTHZ, None),
+    (MODEL_CARD, None),
 )
 """Requests without side effects (the flag stops /predict from publishing)."""
-USUAL_ANSWERS = {
-    "/predict": ("POST", (200, 400, 422)),
-    "/users/<user_id>/prediction": ("GET", (200, 404)),
-    "/events": ("POST", (202, 422)),
-    "/batch-jobs": ("POST", (202, 422)),
-    "/batch-jobs/<job_id>": ("GET", (200, 404)),
-    "/healthz": ("GET", (200,)),
-    "/readyz": ("GET", (200, 503)),
-}
 
 
-def _environ(method: str, path: str, body) -> tuple[dict, bytes | None]:
+def _environ(endpoint: Endpoint, body) -> tuple[dict, bytes | None]:
     data = json.dumps(body).encode() if body is not None else None
     builder = EnvironBuilder(
-        path=path,
-        method=method,
+        path=endpoint.rule,
+        method=endpoint.method,
         data=data,
         content_type="application/json" if data else None,
         environ_overrides={WARM_UP: True},
@@ -114,19 +108,20 @@ def _publisher(services: Services) -> None:
     services.publisher.warm_up(scored[0])
 
 
-def _metric_series(services: Services) -> None:
+def _metric_series(app: Flask, services: Services) -> None:
+    """The series of each endpoint's usual answers, as its declaration lists them."""
     metrics = services.metrics
-    for rule, (method, statuses) in USUAL_ANSWERS.items():
-        for status in statuses:
-            metrics.requests.labels(rule, method, str(status))
-            metrics.latency.labels(rule, method, str(status))
+    for endpoint in served_endpoints(app).values():
+        for status in endpoint.usual:
+            metrics.requests.labels(endpoint.rule, endpoint.method, str(status))
+            metrics.latency.labels(endpoint.rule, endpoint.method, str(status))
 
 
 def warm_up(app: Flask, services: Services) -> float:
     """Warm the app; returns the seconds it took."""
     started = time.perf_counter()
     _connect(services)
-    _metric_series(services)
+    _metric_series(app, services)
     _run_requests(app)
     _publisher(services)
     seconds = time.perf_counter() - started
