@@ -28,16 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 USER = "bench-user"
 RECORD = {"user_id": USER, "country": "us", "platform": "iOS", "source": "Organic"}
-CACHED = {
-    "user_id": USER,
-    "predicted_revenue": 1.5,
-    "lower": 0.5,
-    "upper": 3.0,
-    "stage": "install",
-    "model_version": "bench",
-    "scored_at": "2024-01-01T00:00:00+00:00",
-    "source": "stream",
-}
+CACHED_ENV = "ENDPOINT_OVERHEAD_CACHED"
+"""The cached value every measured tree serves: built once by this tree's own code
+(`cached_value`) and stored as bytes, so an older tree needs no knowledge of its fields."""
 WARM_UP = 200
 """Requests of each endpoint before the timed ones (specialised bytecode, caches)."""
 BLOCKS = 10
@@ -64,7 +57,8 @@ def measure(root: Path, requests: int) -> dict[str, float]:
     upgrade_database(url)
     settings = Settings(database_url=url, model_dir=str(root / "models" / "d7"))
     app = create_app(settings, redis=fakeredis.FakeRedis(), start_publisher=False)
-    app.extensions["d7"].cache.set(CACHED)
+    cache = app.extensions["d7"].cache
+    cache.redis.set(cache.key(USER), os.environ[CACHED_ENV])
 
     def start_response(status, headers, exc_info=None):
         if not status.startswith("200"):
@@ -114,9 +108,34 @@ def _extract(revision: str) -> Path:
     return target
 
 
+def cached_value() -> str:
+    """A cached install-stage prediction of USER, as this tree's cache stores it."""
+    sys.path.insert(0, str(ROOT))
+    from datetime import UTC, datetime
+
+    from adapters.cache import cache_value
+    from scorer.prediction import make_prediction
+    from scorer.schema import STAGE_INSTALL
+
+    prediction = make_prediction(
+        event_id="bench",
+        user_id=USER,
+        source="stream",
+        stage=STAGE_INSTALL,
+        input={},
+        predicted_revenue=1.5,
+        lower=0.5,
+        upper=3.0,
+        model_version="bench",
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    return json.dumps(cache_value(prediction), default=str)
+
+
 def _run(root: Path, requests: int) -> dict[str, float]:
     command = [sys.executable, __file__, "--measure", str(root), "--requests", str(requests)]
     env = dict(os.environ, PYTHONHASHSEED="0")
+    env.setdefault(CACHED_ENV, cached_value())
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(output.strip().splitlines()[-1])
 
