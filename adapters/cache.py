@@ -1,6 +1,8 @@
 """Per-user prediction cache in Redis: one JSON value per user under `prefix + user_id`.
 
-Written by the worker, the rq batch jobs and the API's Postgres fallback; read by the API.
+Written by the worker, the rq batch jobs and the API's Postgres fallback; read by the API. A
+value is replaced only by a newer prediction (a later event time, ties broken by event id), so
+the answer for a user never moves backwards, whatever order predictions arrive in.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from typing import Any
 
 import orjson
 
-from scorer.prediction import View, iso_timestamp, view_builder, view_names
+from scorer.prediction import (
+    EVENT_TIME,
+    KEY,
+    View,
+    iso_timestamp,
+    recency,
+    view_builder,
+    view_names,
+)
 
 CACHE_FIELDS = view_names(View.CACHE)
 """Keys of a cached prediction, in the order they are written (the CACHE view of `Prediction`)."""
@@ -20,26 +30,38 @@ CACHE_FIELDS = view_names(View.CACHE)
 cache_value = view_builder(View.CACHE, {float: float, datetime: iso_timestamp})
 cache_value.__doc__ = """The cached form of a prediction or a `predictions` row (also what GET
 /users/<id>/prediction answers). A renamed value is taken under its cached name if present
-(`scored_at`), else its declared one (`created_at`: datetime or ISO text), else now."""
+(`scored_at`), else its declared one (`created_at`: datetime or ISO text), else now. Times are
+UTC ISO 8601 text."""
 
-
-SET_MANY_PAGE = 1000
-"""Keys written per script call (Redis runs nothing else while a script runs)."""
-
-_SET_EACH = """
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[i], 'EX', ARGV[#ARGV])
+SET_IF_NEWER = f"""
+local function moment(text)
+  local day, clock, fraction = string.match(text, '^(%d%d%d%d%-%d%d%-%d%d)T(%d%d:%d%d:%d%d)%.?(%d*)')
+  if day then return day .. clock .. fraction .. string.rep('0', 9 - #fraction) end
 end
-return #KEYS
+local new = moment(ARGV[3])
+if not new then return redis.error_reply('{EVENT_TIME}: not an ISO 8601 time: ' .. ARGV[3]) end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, value = pcall(cjson.decode, held)
+  if ok and type(value) == 'table' and type(value.{EVENT_TIME}) == 'string' then
+    local old = moment(value.{EVENT_TIME})
+    if old and (old > new or (old == new and tostring(value.{KEY}) > ARGV[4])) then
+      return 0
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
 """
-"""SET key value EX ttl for every key, in order, in one command: one SET per key in a pipeline
-costs redis-py far more CPU, packing and parsing each command (`cache` and `send+ack` in
-bench/worker_stages.py). The keys of one call must live on one server, as they do with the
-single Redis of REDIS_URL."""
+"""Compare-and-set of one user's key: ARGV is the value, the TTL, its event time and its event
+id. The value is written unless the one held is newer (its event time later, or equal with a
+greater event id); a held value without an event time (written before there was one) is older
+than any. Event times are UTC ISO 8601 (`iso_timestamp`), read here as fixed-width digits. One
+key per call, so it runs on Redis Cluster too (the keys of a batch are in many slots)."""
 
 
 class PredictionCache:
-    """Latest prediction per user, with a TTL; entries without a user_id are not cached."""
+    """Newest prediction per user, with a TTL; entries without a user_id are not cached."""
 
     def __init__(self, redis, prefix: str = "prediction:", ttl_seconds: int = 691200):
         self.redis = redis
@@ -59,26 +81,39 @@ class PredictionCache:
         return self.redis.get(self.key(user_id))
 
     def set(self, prediction: Mapping[str, Any]) -> int:
-        """Cache one prediction; returns 1 if cached, 0 if it has no user_id."""
+        """Cache one prediction unless a newer one is cached; returns 1 if it was written."""
         return self.set_many([prediction])
 
     def set_many(self, predictions: Iterable[Mapping[str, Any]], pipeline=None) -> int:
-        """Cache many predictions in one round trip; returns how many were written.
+        """Offer each user's newest prediction of `predictions` to the cache, where it replaces
+        an older one only (any order of calls and of predictions gives the same result).
 
-        Later entries win over earlier ones for the same user, so pass them in time order. With
-        `pipeline` the writes are only queued on it, for the caller to send with other commands.
+        One compare-and-set script call per user, pipelined in one round trip. Returns how
+        many were written; with `pipeline` the calls are only queued on it, for the caller to
+        send with other commands, and the number queued is returned.
         """
-        keys, values = [], []
+        newest: dict[str, Mapping[str, Any]] = {}
         for prediction in predictions:
-            if prediction.get("user_id"):
-                keys.append(self.key(prediction["user_id"]))
-                values.append(orjson.dumps(cache_value(prediction)))
-        if not keys:
+            user_id = prediction.get("user_id")
+            if not user_id:
+                continue
+            held = newest.setdefault(user_id, prediction)
+            if held is not prediction and recency(prediction) >= recency(held):
+                newest[user_id] = prediction
+        if not newest:
             return 0
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
-        for start in range(0, len(keys), SET_MANY_PAGE):
-            page = slice(start, start + SET_MANY_PAGE)
-            pipe.eval(_SET_EACH, len(keys[page]), *keys[page], *values[page], self.ttl_seconds)
+        for user_id, prediction in newest.items():
+            value = cache_value(prediction)
+            pipe.eval(
+                SET_IF_NEWER,
+                1,
+                self.key(user_id),
+                orjson.dumps(value),
+                self.ttl_seconds,
+                value[EVENT_TIME],
+                value[KEY],
+            )
         if pipeline is None:
-            pipe.execute()
-        return len(keys)
+            return sum(pipe.execute())
+        return len(newest)

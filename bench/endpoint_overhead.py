@@ -128,6 +128,7 @@ def cached_value() -> str:
         upper=3.0,
         model_version="bench",
         created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        event_time=datetime(2024, 1, 1, tzinfo=UTC),
     )
     return json.dumps(cache_value(prediction), default=str)
 

@@ -59,6 +59,9 @@ class Spec:
     """The idempotency key: a prediction with a known key is stored once."""
     defaults_to_now: bool = False
     """Left out, it is the time the prediction is stored or encoded."""
+    orders: bool = False
+    """The time a user's predictions are ordered by (newest wins in the cache and in lookups);
+    it also partitions the `predictions` table and completes the idempotency key there."""
 
 
 class Prediction(TypedDict):
@@ -69,7 +72,7 @@ class Prediction(TypedDict):
         Spec(
             "Id of the event the prediction answers: the install event's id (stream, batch jobs)"
             " or, for /predict, the request id (`<id>:<index>` inside a batch).",
-            STORED | {View.ANSWER},
+            STORED | {View.ANSWER, View.CACHE},
             shown_at=8,
             renamed=MappingProxyType({View.ANSWER: "request_id"}),
             key=True,
@@ -137,6 +140,17 @@ class Prediction(TypedDict):
             defaults_to_now=True,
         ),
     ]
+    event_time: Annotated[
+        datetime,
+        Spec(
+            "When the event it answers happened (ISO 8601): the install event's `sent_at`, else"
+            " the stream entry's time; for /predict the request time; for a batch job a"
+            " record's `sent_at`, else the job's enqueue time. The newest wins.",
+            STORED | {View.CACHE},
+            shown_at=9,
+            orders=True,
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -192,17 +206,37 @@ KEY = next(info.name for info in FIELDS if info.spec.key)
 """The idempotency key's name."""
 DEFAULTS_TO_NOW = tuple(info.name for info in FIELDS if info.spec.defaults_to_now)
 MADE_AT = DEFAULTS_TO_NOW[0]
-"""The name of the time the prediction was made (a user's predictions are cached in its order)."""
+"""The name of the time the prediction was made."""
+EVENT_TIME = next(info.name for info in FIELDS if info.spec.orders)
+"""The name of the time a user's predictions are ordered by (ties: by `KEY`)."""
+
+
+def recency(prediction: Mapping[str, Any]) -> tuple[datetime, str]:
+    """How new a prediction is: its event time, ties broken by its key. The greatest wins, in
+    the cache's compare-and-set and in the table lookups alike."""
+    moment = prediction[EVENT_TIME]
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return _aware(moment), prediction[KEY]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def iso_timestamp(value: datetime | str | None) -> str:
-    """ISO 8601 text of a timestamp; naive datetimes are taken as UTC, None means now."""
+    """ISO 8601 text of a timestamp in UTC; naive datetimes are taken as UTC, None means now.
+
+    Text is returned as it is. Always UTC, so that the cache's compare-and-set can order two
+    event times by their text (adapters/cache.py)."""
     if value is None:
         value = datetime.now(UTC)
     if isinstance(value, str):
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=UTC).isoformat()
+    if value.utcoffset():
+        value = value.astimezone(UTC)
     return value.isoformat()
 
 

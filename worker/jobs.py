@@ -21,7 +21,7 @@ from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore
 from scorer.schema import InstallRecord
-from worker.predictions import describe, persist_and_cache, predict_events
+from worker.predictions import describe, parse_event_time, persist_and_cache, predict_events
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,15 @@ def predictor_for(model_dir: str, model_uri: str | None = None):
     return load_predictor(Settings(model_dir=model_dir, model_uri=model_uri)).predictor
 
 
-def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
-    """Score, persist and cache `records`; returns the counts (also kept in job.meta)."""
+def score_records(
+    records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE, event_time: str | None = None
+) -> dict[str, int]:
+    """Score, persist and cache `records`; returns the counts (also kept in job.meta).
+
+    `event_time` (ISO 8601, the enqueue time) stamps the records without a `sent_at` of their
+    own; a job enqueued without it uses its rq enqueue time."""
     job = get_current_job()
+    job_time = parse_event_time("event_time", event_time or job.enqueued_at or job.created_at)
     settings = Settings()
     predictor = predictor_for(settings.model_dir, settings.model_uri)
     cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
@@ -47,11 +53,13 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
     invalid_examples: list[dict[str, Any]] = []
     try:
         for start in range(0, len(records), chunk_size):
-            valid, event_ids = [], []
+            valid, event_ids, event_times = [], [], []
             for index, raw in enumerate(records[start : start + chunk_size], start):
                 raw = dict(raw)
                 event_id = raw.pop("event_id", None) or f"{job.id}:{index}"
+                sent_at = raw.pop("sent_at", None)
                 try:
+                    moment = parse_event_time("sent_at", sent_at) if sent_at else job_time
                     valid.append(InstallRecord(**raw))
                 except (ValueError, TypeError) as error:
                     counts["invalid"] += 1
@@ -59,7 +67,8 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
                         invalid_examples.append({"index": index, "error": describe(error)})
                     continue
                 event_ids.append(str(event_id))
-            rows = predict_events(predictor, valid, event_ids, source="batch")
+                event_times.append(moment)
+            rows = predict_events(predictor, valid, event_ids, event_times, source="batch")
             persisted = persist_and_cache(store, cache_, rows)
             counts["scored"] += len(rows)
             counts["inserted"] += persisted.inserted

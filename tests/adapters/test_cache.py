@@ -1,10 +1,20 @@
+import itertools
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.cache import CACHE_FIELDS, PredictionCache, cache_value
 
 BACKENDS = ["fake_redis", pytest.param("redis_client", marks=pytest.mark.integration)]
+
+
+T0 = datetime(2025, 1, 2, 9, tzinfo=UTC)
+
+
+def at(minutes: float) -> str:
+    """The cached text of the event time `minutes` after T0."""
+    return (T0 + timedelta(minutes=minutes)).isoformat()
 
 
 def prediction(user_id, revenue=1.5, **extra):
@@ -17,6 +27,8 @@ def prediction(user_id, revenue=1.5, **extra):
         "model_version": "v1",
         "scored_at": "2025-01-02T03:04:05+00:00",
         "source": "stream",
+        "event_id": f"e-{user_id}-{revenue}",
+        "event_time": at(0),
         **extra,
     }
 
@@ -43,10 +55,62 @@ def test_values_expire_after_the_ttl(client):
     assert 990 <= client.ttl("p:a") <= 1000
 
 
-def test_later_prediction_for_the_same_user_wins(client):
+def test_the_newer_event_wins_whatever_the_order_of_writes(client):
     cache = PredictionCache(client, prefix="p:")
-    cache.set_many([prediction("a", 1.0), prediction("a", 7.0)])
-    assert cache.get("a")["predicted_revenue"] == 7.0
+    early_events = prediction("a", 7.0, stage="early_events", event_time=at(60))
+    install = prediction("a", 1.0, event_time=at(0))
+    assert cache.set(early_events) == 1
+    assert cache.set(install) == 0  # older: refused
+    assert cache.get("a") == early_events
+    assert cache.set(prediction("a", 9.0, event_time=at(61))) == 1
+    assert cache.get("a")["predicted_revenue"] == 9.0
+
+
+def test_every_order_of_a_users_predictions_ends_with_the_newest(client):
+    cache = PredictionCache(client, prefix="p:")
+    times = [at(0), at(0.5), "2025-01-02T09:00:00.000001+00:00", at(30)]
+    offered = [prediction("a", float(i), event_time=time) for i, time in enumerate(times)]
+    tie = prediction("a", 5.0, event_id="e-zz", event_time=at(30))  # same time, greater id
+    for order in itertools.permutations([*offered, tie]):
+        client.delete("p:a")
+        for one in order:
+            cache.set(one)
+        assert cache.get("a") == tie
+    for order in itertools.permutations(offered):  # all in one call
+        client.delete("p:a")
+        cache.set_many(order)
+        assert cache.get("a")["predicted_revenue"] == 3.0
+
+
+def test_a_value_without_an_event_time_is_older_than_any(client):
+    cache = PredictionCache(client, prefix="p:")
+    client.set("p:a", json.dumps({"user_id": "a", "predicted_revenue": 4.0}))
+    assert cache.set(prediction("a", 1.0)) == 1
+    assert cache.get("a")["predicted_revenue"] == 1.0
+
+
+def test_an_equal_prediction_is_written_again_and_refreshes_the_ttl(client):
+    cache = PredictionCache(client, prefix="p:", ttl_seconds=1000)
+    cache.set(prediction("a"))
+    client.expire("p:a", 10)
+    assert cache.set(prediction("a")) == 1
+    assert client.ttl("p:a") > 10
+
+
+def test_set_many_sends_one_single_key_script_per_user(fake_redis):
+    sent = []
+    real_pipeline = fake_redis.pipeline
+
+    def recording_pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_eval = pipe.eval
+        pipe.eval = lambda script, keys, *rest: sent.append(keys) or real_eval(script, keys, *rest)
+        return pipe
+
+    fake_redis.pipeline = recording_pipeline
+    cache = PredictionCache(fake_redis)
+    assert cache.set_many([prediction("a", 1.0), prediction("b"), prediction("a", 2.0)]) == 2
+    assert sent == [1, 1]
 
 
 def test_set_many_uses_one_round_trip(fake_redis):
@@ -63,18 +127,6 @@ def test_set_many_uses_one_round_trip(fake_redis):
     assert len(fake_redis.keys("prediction:*")) == 50
 
 
-def test_set_many_over_several_script_pages_keeps_order_and_ttl(client, monkeypatch):
-    monkeypatch.setattr("adapters.cache.SET_MANY_PAGE", 3)
-    cache = PredictionCache(client, prefix="p:", ttl_seconds=500)
-    written = cache.set_many(
-        [prediction(str(i % 4), float(i)) for i in range(10)] + [prediction(None)]
-    )
-    assert written == 10
-    assert [cache.get(str(u))["predicted_revenue"] for u in range(4)] == [8.0, 9.0, 6.0, 7.0]
-    assert all(490 <= client.ttl(f"p:{u}") <= 500 for u in range(4))
-    assert cache.set_many([]) == 0
-
-
 def test_cache_value_takes_scored_at_from_created_at_of_a_row():
     from datetime import datetime
 
@@ -82,3 +134,11 @@ def test_cache_value_takes_scored_at_from_created_at_of_a_row():
     value = cache_value(row)
     assert tuple(value) == CACHE_FIELDS
     assert value["scored_at"] == "2025-01-01T12:00:00+00:00"
+
+
+def test_cache_value_writes_times_in_utc():
+    from datetime import timezone
+
+    paris = timezone(timedelta(hours=2))
+    row = prediction("a", event_time=datetime(2025, 1, 1, 12, tzinfo=paris))
+    assert cache_value(row)["event_time"] == "2025-01-01T10:00:00+00:00"

@@ -15,7 +15,9 @@ EXPECTED_COLUMNS = {
     "upper",
     "model_version",
     "created_at",
+    "event_time",
 }
+HEAD = "predictions_by_event_time"
 
 
 def check_schema(url):
@@ -31,9 +33,10 @@ def check_schema(url):
         engine.dispose()
     assert set(columns) == EXPECTED_COLUMNS
     assert columns["user_id"]["nullable"] and not columns["event_id"]["nullable"]
+    assert not columns["event_time"]["nullable"]
     assert indexes["ix_predictions_created_at"] == ["created_at"]
-    assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
-    assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    assert indexes["ix_predictions_user_id_event_time"][:2] == ["user_id", "event_time"]
+    assert [constraint["column_names"] for constraint in unique] == [["event_id", "event_time"]]
     return columns
 
 
@@ -41,22 +44,22 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert current_revision(url) is None
     upgrade_database(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
     check_schema(url)
     upgrade_database(url)  # already current: nothing to do, no error
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
 @pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
     columns = check_schema(empty_database_url)
     assert columns["input"]["type"].__class__.__name__ == "JSONB"
     assert columns["id"]["type"].__class__.__name__ == "BIGINT"
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
 
 
 @pytest.mark.integration
