@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.orm import IDEMPOTENCY_KEY, ROW_COLUMNS, predictions
-from scorer.prediction import DEFAULTS_TO_NOW, EVENT_TIME, KEY, names_of
+from scorer.prediction import DEFAULTS_TO, DEFAULTS_TO_NOW, EVENT_TIME, KEY, names_of
 
 _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
@@ -91,6 +91,9 @@ def _row(prediction: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     for name in _JSON:
         if row[name] is None:
             row[name] = {}
+    for name, source in DEFAULTS_TO.items():
+        if row[name] is None:
+            row[name] = row[source]
     return row
 
 

@@ -59,6 +59,8 @@ class Spec:
     """The idempotency key: a prediction with a known key is stored once."""
     defaults_to_now: bool = False
     """Left out, it is the time the prediction is stored or encoded."""
+    defaults_to: str | None = None
+    """Left out (a payload or row from before the field existed), it is that field's value."""
     orders: bool = False
     """The time a user's predictions are ordered by (newest wins in the cache and in lookups);
     it also partitions the `predictions` table and completes the idempotency key there."""
@@ -148,6 +150,7 @@ class Prediction(TypedDict):
             " record's `sent_at`, else the job's enqueue time. The newest wins.",
             STORED | {View.CACHE},
             shown_at=9,
+            defaults_to="created_at",
             orders=True,
         ),
     ]
@@ -205,6 +208,8 @@ def names_of(value_type: type, view: View = View.ROW) -> tuple[str, ...]:
 KEY = next(info.name for info in FIELDS if info.spec.key)
 """The idempotency key's name."""
 DEFAULTS_TO_NOW = tuple(info.name for info in FIELDS if info.spec.defaults_to_now)
+DEFAULTS_TO = {info.name: info.spec.defaults_to for info in FIELDS if info.spec.defaults_to}
+"""Fields that, left out, take another field's value: {field: the field it copies}."""
 MADE_AT = DEFAULTS_TO_NOW[0]
 """The name of the time the prediction was made."""
 EVENT_TIME = next(info.name for info in FIELDS if info.spec.orders)

@@ -110,12 +110,23 @@ def _payload(**change):
 
 @pytest.mark.parametrize(
     "info",
-    [info for info in view_fields(View.STREAM) if not info.nullable(View.STREAM)],
+    [
+        info
+        for info in view_fields(View.STREAM)
+        if not info.nullable(View.STREAM) and not info.spec.defaults_to
+    ],
     ids=lambda info: info.name,
 )
 def test_stream_decoding_names_each_required_field_when_it_is_missing(info):
     with pytest.raises(StreamDecodeError, match=f"^{info.name}: "):
         decode_scored(_payload(**{info.name: None}))
+
+
+def test_a_payload_without_an_event_time_takes_its_created_at():
+    """Payloads published by an API from before event times: the request time stands in."""
+    assert decode_scored(_payload(event_time=None))[EVENT_TIME] == PREDICTION["created_at"]
+    without = {name: value for name, value in PREDICTION.items() if name != EVENT_TIME}
+    assert decode_scored(encode_scored(without))[EVENT_TIME] == PREDICTION["created_at"]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ user's latest persisted prediction in the cache, nothing left pending; and how t
 from __future__ import annotations
 
 import time
+import zlib
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy
 
@@ -21,10 +23,19 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
+SENT = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def sent_at(event_id: str) -> datetime:
+    """When the producer first sent `event_id`: a resend carries the same time, as a
+    producer's resend of an event does (its event time, part of the idempotency key)."""
+    return SENT + timedelta(microseconds=zlib.crc32(event_id.encode()))
+
+
 def push(client, settings, records, event_ids) -> list[str]:
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
     return stream.append_many(
-        encode_install_event(record, event_id=event_id)
+        encode_install_event(record, event_id=event_id, sent_at=sent_at(event_id))
         for record, event_id in zip(records, event_ids, strict=True)
     )
 

@@ -73,7 +73,7 @@ def test_commit_caches_and_acks_in_one_round_trip_after_the_transaction(
     fake_redis.pipeline = recording_pipeline
     outcome = worker.handler.commit(prepared)
     assert outcome.cached == outcome.acked == 5
-    assert sent == [["EVAL", "XACK"]]
+    assert sent == [["EVAL"] * 5 + ["XACK"]]  # a single-key compare-and-set per user
     assert cache.get("u4")["predicted_revenue"] == 4.0
 
 
@@ -108,6 +108,8 @@ def test_scored_entries_are_persisted_as_they_are_without_scoring(
         "model_version": "model-7",
         "scored_at": "2025-03-01T10:00:00+00:00",
         "source": "api",
+        "event_id": "req-1:0",
+        "event_time": "2025-03-01T10:00:00+00:00",  # a payload without one: its created_at
     }
     assert pending(fake_redis, unit_settings, unit_settings.scored_stream) == 0
 

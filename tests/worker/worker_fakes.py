@@ -3,6 +3,8 @@ unit tests, install records and a way to push them onto the stream."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 
 from adapters.stream import EventStream, encode_install_event
@@ -51,10 +53,21 @@ def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
     return record
 
 
+FIRST_SENT: dict[str, datetime] = {}
+"""When each event id was first pushed: a producer resends an event with its first `sent_at`
+(the event time, which with the event id makes the idempotency key)."""
+
+
 def push_installs(client, settings, records, event_ids=None) -> list[str]:
+    """Push install events; one with an event id carries the time it was first pushed as its
+    `sent_at`, one without carries none (its event time is then the entry's)."""
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
     event_ids = event_ids or [None] * len(records)
     return stream.append_many(
-        encode_install_event(record, event_id=event_id)
+        encode_install_event(
+            record,
+            event_id=event_id,
+            sent_at=event_id and FIRST_SENT.setdefault(event_id, datetime.now(UTC)),
+        )
         for record, event_id in zip(records, event_ids, strict=True)
     )
