@@ -269,10 +269,12 @@ def view_builder(
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A function turning a prediction into its `view` dict: public names, in view order, each
     value passed through `convert[type]` when given. A renamed field is read under its public
-    name first (a value already in view form), else under its declared name."""
+    name first (a value already in view form), else under its declared name; a field left out
+    that `defaults_to` another takes that one's value."""
     convert = convert or {}
     namespace: dict[str, Any] = {}
     items = []
+    reads = {}
     for position, info in enumerate(view_fields(view)):
         public = info.public(view)
         read = (
@@ -280,6 +282,9 @@ def view_builder(
             if public == info.name
             else f"(p.get({public!r}) or p.get({info.name!r}))"
         )
+        if info.spec.defaults_to in reads:
+            read = f"(p.get({info.name!r}) or {reads[info.spec.defaults_to]})"
+        reads[info.name] = read
         if info.type in convert:
             namespace[f"c{position}"] = convert[info.type]
             read = f"c{position}({read})"
