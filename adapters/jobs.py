@@ -52,7 +52,7 @@ def enqueue_batch_job(
     job = queue.enqueue_call(
         JOB_FUNCTION,
         args=(records,),
-        kwargs={"chunk_size": chunk_size, "event_time": datetime.now(UTC).isoformat()},
+        kwargs={"chunk_size": chunk_size, "enqueued_at": datetime.now(UTC).isoformat()},
         job_id=job_id,
         timeout=JOB_TIMEOUT,
         result_ttl=RESULT_TTL,

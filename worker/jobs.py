@@ -36,14 +36,14 @@ def predictor_for(model_dir: str, model_uri: str | None = None):
 
 
 def score_records(
-    records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE, event_time: str | None = None
+    records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE, enqueued_at: str | None = None
 ) -> dict[str, int]:
     """Score, persist and cache `records`; returns the counts (also kept in job.meta).
 
-    `event_time` (ISO 8601, the enqueue time) stamps the records without a `sent_at` of their
+    `enqueued_at` (ISO 8601) is the event time of the records without a `sent_at` of their
     own; a job enqueued without it uses its rq enqueue time."""
     job = get_current_job()
-    job_time = parse_event_time("event_time", event_time or job.enqueued_at or job.created_at)
+    job_time = parse_event_time("enqueued_at", enqueued_at or job.enqueued_at or job.created_at)
     settings = Settings()
     predictor = predictor_for(settings.model_dir, settings.model_uri)
     cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
