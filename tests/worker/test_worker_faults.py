@@ -321,7 +321,9 @@ def test_partitions_command_drops_days_past_the_retention(service_settings, spaw
     settings = service_settings.model_copy(update={"retention_days": 10})
     process = spawn(settings, "partitions")
     assert process.wait(timeout=60) == 0, log_text(process)
-    assert f"dropped (older than 10 days): predictions_{old:%Y%m%d}" in log_text(process)
+    dropped = log_text(process).split("dropped (older than 10 days): ")[1].split(";")[0]
+    assert f"predictions_{old:%Y%m%d}" in dropped.split(", ")
+    assert f"predictions_{kept:%Y%m%d}" not in dropped
     days = partitions.partition_days(engine)
     engine.dispose()
     assert old not in days and kept in days
