@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,22 @@ class Estimate(NamedTuple):
 
 MEAN = Estimate._fields[0]
 """The column of `predict_batch`'s frame holding the mean prediction."""
+
+
+@runtime_checkable
+class PredictorLike(Protocol):
+    """What the API and the workers need of a predictor: `Predictor` below, or a test double."""
+
+    card: dict
+
+    @property
+    def version(self) -> str: ...
+
+    def predict_one(self, record: Mapping[str, Any]) -> Estimate: ...
+
+    def predict_batch(
+        self, frame: pd.DataFrame | Mapping[str, Sequence], validated: bool = False
+    ) -> pd.DataFrame: ...
 
 
 class Predictor:
