@@ -1,4 +1,3 @@
-import pytest
 import sqlalchemy
 
 from adapters.migrations import current_revision, upgrade_database
@@ -47,7 +46,6 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     assert current_revision(url) == "0001"
 
 
-@pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
@@ -59,7 +57,6 @@ def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) == "0001"
 
 
-@pytest.mark.integration
 def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_admin):
     upgrade_database(empty_database_url)
     with postgres_admin.connect() as connection:
