@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from .data import file_sha256, read_records
 from .evaluate import SUBSETS, cross_validate, predict_both_stages, stage_metrics
 from .features import EVENTS_FEATURES, INSTALL_FEATURES
-from .prediction import View, view_fields
+from .flags import FLAG_SEPARATOR
+from .prediction import FLAGS_FIELD, View, view_fields
 from .predictor import Estimate, Predictor
 from .quality import rate_anomalies
 from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
@@ -105,7 +106,7 @@ def predict_file(
     model: str | Path, data: str | Path, out: str | Path, progress: bool = True
 ) -> int:
     """Write the CSV view of a prediction (`user_id,predicted_revenue,lower,upper,stage,
-    model_version`) for every input row."""
+    model_version,flags`, the flags joined by `|`) for every input row."""
     predictor = Predictor.load(model)
     frame = read_records(data)
     parts = []
@@ -117,6 +118,7 @@ def predict_file(
     predicted = pd.concat(parts) if parts else pd.DataFrame(columns=Estimate._fields)
     columns = {name: predicted[name].to_numpy() for name in Estimate._fields}
     columns.update(user_id=frame["user_id"].to_numpy(), model_version=predictor.version)
+    columns[FLAGS_FIELD] = [FLAG_SEPARATOR.join(flags) for flags in columns[FLAGS_FIELD]]
     result = pd.DataFrame({info.public(View.CSV): columns[info.name] for info in CSV_FIELDS})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False)

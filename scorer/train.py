@@ -13,6 +13,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
+from .domain import TrainingDomain
 from .features import EVENTS_FEATURES, INSTALL_FEATURES, MONOTONE_INCREASING, FeaturePipeline
 from .intervals import RatioIntervals
 from .predictor import MEAN, Predictor, interval_group
@@ -140,7 +141,7 @@ def fit_models(
             INSTALL_FEATURES,
         ),
     }
-    return Predictor(pipeline, boosters)
+    return Predictor(pipeline, boosters, domain=TrainingDomain.fit(frame))
 
 
 def out_of_fold(

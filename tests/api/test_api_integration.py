@@ -63,6 +63,7 @@ def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
         "upper": revenue * 2,
         "model_version": "v-pg",
         "created_at": when,
+        "flags": [],
     }
 
 
