@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .flags import FLAGS, Flag
-from .normalize import normalize
+from .normalize import UNKNOWN, normalize
 from .priors import SEPARATOR
 from .schema import COUNT_COLUMNS
 
@@ -36,7 +36,10 @@ CATEGORIES: dict[str, tuple[Flag, Callable[[Any], Any]]] = {
 }
 """Record columns checked against the training categories: the flag, and the value as the
 feature pipeline reads it (so a new spelling of a known value is not unseen). A blank value is
-unknown, not unseen. The region is checked within its country (`region_key`)."""
+unknown, not unseen; a value the pipeline cannot read (platform `windows`, OS `beta`) is unseen,
+even if training had some. The region is checked within its country (`region_key`)."""
+UNREADABLE = frozenset({UNKNOWN, -1.0})
+"""What the pipeline makes of a value it cannot read: never among the training categories."""
 
 
 def region_key(country: Any, region: Any) -> str | None:
@@ -63,7 +66,7 @@ class TrainingDomain:
         categories = {}
         for column, (_flag, read) in CATEGORIES.items():
             values = frame[column].dropna().unique()
-            categories[column] = frozenset(read(value) for value in values)
+            categories[column] = frozenset(read(value) for value in values) - UNREADABLE
         pairs = frame[["country", "country_region"]].dropna().drop_duplicates()
         categories["country_region"] = frozenset(
             region_key(country, region) for country, region in pairs.itertuples(index=False)
@@ -93,8 +96,7 @@ class TrainingDomain:
 class Flagger:
     """The flags of one record (`flags_one`) or of every row of a frame (`flags_frame`).
 
-    Without a training domain (a bundle fitted before domains were stored) only the anomalous
-    country is flagged.
+    Only the categories and counts the domain holds are checked.
     """
 
     def __init__(self, domain: TrainingDomain | None, anomalous_countries=(), replaced=False):

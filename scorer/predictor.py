@@ -18,12 +18,13 @@ import pandas as pd
 import xgboost as xgb
 
 from .data import validate_frame
-from .domain import Flagger, TrainingDomain
+from .domain import UNREADABLE, Flagger, TrainingDomain
 from .features import FeaturePipeline, per_distinct
 from .flags import COUNTRY_POLICIES, FLAG_BY_DEFAULT, REPLACE_RATE
 from .forest import FlatForest
 from .intervals import RatioIntervals
 from .normalize import UNKNOWN, normalize
+from .priors import SEPARATOR
 from .schema import STAGE_EVENTS, STAGE_INSTALL, STAGES
 
 SMALL_BATCH = 48
@@ -60,6 +61,13 @@ def interval_group(stage: str, platform: Any) -> str:
 
 def _platform_index(platform: Any) -> int:
     return PLATFORMS.index(normalize("platform", platform))
+
+
+def prior_countries(pipeline: FeaturePipeline) -> TrainingDomain:
+    """The training domain of a bundle saved without one: only its countries, which the
+    revenue prior (fitted on every training user) knows."""
+    countries = {key for key in pipeline.revenue_prior.table if SEPARATOR not in key}
+    return TrainingDomain({"country": frozenset(countries) - UNREADABLE})
 
 
 class Predictor:
@@ -100,7 +108,9 @@ class Predictor:
         self._card = card
         self.replaces_rate = self.anomalous_country_policy == REPLACE_RATE
         self.flagger = Flagger(
-            self.domain, card.get("anomalous_countries", ()), replaced=self.replaces_rate
+            self.domain or prior_countries(self.pipeline),
+            card.get("anomalous_countries", ()),
+            replaced=self.replaces_rate,
         )
 
     @property
@@ -190,7 +200,8 @@ class Predictor:
         cls, directory: str | Path, anomalous_country_policy: str = FLAG_BY_DEFAULT
     ) -> Predictor:
         """Load a bundle written by `save` (the committed one lives in models/d7); a bundle
-        saved without a training domain loads too, and flags no unseen values or ranges."""
+        saved without a training domain loads too, and flags only unseen countries (from its
+        priors) and anomalous ones."""
         directory = Path(directory)
         if not (directory / PIPELINE_FILE).is_file():
             raise FileNotFoundError(f"no model bundle in {directory} (missing {PIPELINE_FILE})")
