@@ -24,7 +24,7 @@ from .flags import FLAG_SEPARATOR
 from .prediction import FLAGS_FIELD, View, view_fields
 from .predictor import Estimate, Predictor
 from .quality import rate_anomalies
-from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
+from .schema import EVENT_WINDOW_DAYS, STAGE_EVENTS, STAGE_INSTALL, TARGET
 from .train import TrainingConfig, fit_predictor
 
 LIBRARIES = ("xgboost-cpu", "numpy", "pandas", "scikit-learn", "scipy")
@@ -81,6 +81,10 @@ def train_bundle(
             STAGE_INSTALL: "attributes only (no event counts)",
             STAGE_EVENTS: "attributes and event counts (event_2 known)",
         },
+        "event_window": (
+            f"event_1..3 must be counts over the user's first {EVENT_WINDOW_DAYS} days after "
+            "install, the window the revenue covers: partial counts under-predict"
+        ),
         "anomalous_countries": anomalous,
         "cv": {
             "protocol": f"{CV_FOLDS}-fold x {repeats} repeated stratified CV, seed {config.seed}",

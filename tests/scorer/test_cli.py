@@ -34,6 +34,7 @@ def test_model_card_describes_the_bundle(trained):
     for key in ("version", "trained_at", "data", "cv", "features", "libraries"):
         assert key in saved
     assert saved["data"]["rows"] == 1500 and len(saved["data"]["sha256"]) == 64
+    assert "first 7 days after install" in saved["event_window"]
     assert saved["cv"]["metrics"]["early_events"]["all"]["mae"]["std"] >= 0
 
 
