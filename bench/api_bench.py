@@ -173,6 +173,7 @@ def main() -> None:
             upper=3.0,
             model_version="bench",
             created_at=datetime(2024, 1, 1, tzinfo=UTC),
+            flags=[],
         )
     )
     client.set(prefix + "prediction:" + USER, json.dumps(cached))

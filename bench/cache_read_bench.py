@@ -47,6 +47,7 @@ VALUE = orjson.dumps(
             upper=3.0,
             model_version="bench",
             created_at=datetime(2024, 1, 1, tzinfo=UTC),
+            flags=[],
         )
     )
 )

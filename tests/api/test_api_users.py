@@ -16,6 +16,7 @@ CACHED = {
     "upper": 3.0,
     "stage": "early_events",
     "model_version": "v-cache",
+    "flags": [],
     "scored_at": "2024-05-01T10:00:00+00:00",
     "source": "stream",
 }
@@ -33,6 +34,7 @@ def stored_row(user_id: str, event_id: str, revenue: float, when: datetime) -> d
         "upper": revenue * 2,
         "model_version": "v-db",
         "created_at": when,
+        "flags": ["anomalous_country_rate"],
     }
 
 

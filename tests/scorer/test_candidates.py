@@ -19,7 +19,7 @@ from scorer.features import FeaturePipeline
 from scorer.schema import TEXT_COLUMNS
 from scorer.train import fit_models
 
-COLUMNS = ["predicted_revenue", "lower", "upper", "stage"]
+COLUMNS = ["predicted_revenue", "lower", "upper", "stage", "flags"]
 
 
 def records(**columns):

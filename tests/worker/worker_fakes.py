@@ -7,10 +7,13 @@ import pandas as pd
 
 from adapters.stream import EventStream, encode_install_event
 
+FAKE_FLAGS = {"pe": ["anomalous_country_rate"], "zz": ["unseen_country"]}
+
 
 class FakePredictor:
     """Same interface as scorer.predictor.Predictor, with an obvious formula: revenue is
-    event_1 + 10 * event_2 (unknown counts are 0), interval [0.5x, 2x]."""
+    event_1 + 10 * event_2 (unknown counts are 0), interval [0.5x, 2x]; country `pe` is flagged
+    anomalous, `zz` unseen."""
 
     version = "fake-1"
     card = {"version": "fake-1"}
@@ -33,6 +36,7 @@ class FakePredictor:
                 "lower": revenue * 0.5,
                 "upper": revenue * 2.0,
                 "stage": stage,
+                "flags": [list(FAKE_FLAGS.get(country, [])) for country in frame["country"]],
             },
             index=frame.index,
         )
