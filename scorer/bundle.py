@@ -50,9 +50,16 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
+BUNDLE_FORMAT = 2
+"""What a bundle holds, bumped whenever that changes with the same data and settings (1: ratio
+intervals per stage x platform; 2: Mondrian intervals per segment and the training domain that
+the flags read), so that two different bundles never share a version."""
+
+
 def model_version(data_sha256: str, config: TrainingConfig) -> str:
-    """Deterministic id: the same data and settings give the same version."""
-    digest = hashlib.sha256((data_sha256 + json.dumps(config.to_dict(), sort_keys=True)).encode())
+    """Deterministic id: the same data, settings and bundle format give the same version."""
+    settings = json.dumps(config.to_dict(), sort_keys=True)
+    digest = hashlib.sha256(f"{data_sha256}{settings}{BUNDLE_FORMAT}".encode())
     return f"d7-{digest.hexdigest()[:12]}"
 
 
