@@ -44,6 +44,7 @@ def predict_request(
             upper=estimate.upper,
             model_version=version,
             created_at=created_at,
+            flags=estimate.flags,
         )
         answers.append(answer(prediction))
         predictions.append(prediction)

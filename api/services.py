@@ -26,6 +26,7 @@ from adapters.stream import EventStream
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
 from api.scoring import scored_entry
+from scorer.prediction import FLAGS_FIELD
 from scorer.predictor import PredictorLike
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,11 @@ class Services:
 
     def count_predictions(self, answers: list[dict]) -> None:
         by_stage = self.metrics.predictions_by_stage
+        by_flag = self.metrics.predictions_by_flag
         for answer in answers:
             by_stage[answer["stage"]].inc()
+            for flag in answer[FLAGS_FIELD]:
+                by_flag[flag].inc()
 
     def connect_thread(self) -> None:
         """Open the calling thread's cache connection now (best effort: a Redis that is down

@@ -12,7 +12,7 @@ from scorer.schema import STAGE_EVENTS
 
 
 def cached_prediction(user_id: str, stage: str = STAGE_EVENTS) -> dict:
-    """The cache value of a fixed prediction (1.5 in [0.5, 3.0], 2024-01-01) for `user_id`."""
+    """The cache value of a fixed prediction (1.5 in [0.5, 3.0], 2024-01-01, no flags) for `user_id`."""
     prediction = make_prediction(
         event_id="bench",
         user_id=user_id,
@@ -24,5 +24,6 @@ def cached_prediction(user_id: str, stage: str = STAGE_EVENTS) -> dict:
         upper=3.0,
         model_version="bench",
         created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        flags=[],
     )
     return cache_value(prediction)

@@ -77,8 +77,9 @@ def predict_events(
             upper=upper,
             model_version=version,
             created_at=created_at,
+            flags=flags,
         )
-        for event_id, record, (predicted_revenue, lower, upper, stage) in zip(
+        for event_id, record, (predicted_revenue, lower, upper, stage, flags) in zip(
             event_ids, inputs, estimates, strict=True
         )
     ]

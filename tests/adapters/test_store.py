@@ -21,6 +21,7 @@ def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream"):
         "upper": 2.0,
         "model_version": "v1",
         "created_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+        "flags": ["unseen_region"],
     }
 
 

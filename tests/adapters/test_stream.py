@@ -44,6 +44,7 @@ def scored(event_id="req-1:0", **extra):
         "upper": 4.0,
         "model_version": "v1",
         "created_at": "2025-01-02T03:04:05+00:00",
+        "flags": [],
         **extra,
     }
 

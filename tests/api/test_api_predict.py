@@ -26,6 +26,7 @@ def test_single_record_answer(client):
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == set(ANSWER_FIELDS)
+    assert body["flags"] == []
     assert body["user_id"] == "u-1"
     assert body["stage"] == "early_events"
     assert body["predicted_revenue"] == pytest.approx(
@@ -196,3 +197,16 @@ def test_predictions_are_counted_by_stage(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'api_predictions_total{stage="early_events"} 2.0' in text
     assert 'api_predictions_total{stage="install"} 1.0' in text
+
+
+def test_predictions_are_counted_by_flag(client):
+    flagged = {**EARLY, "country": "pe"}
+    body = client.post("/predict", json={"instances": [INSTALL, flagged, flagged]}).get_json()
+    assert [answer["flags"] for answer in body["predictions"]] == [
+        [],
+        ["anomalous_country_rate"],
+        ["anomalous_country_rate"],
+    ]
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'api_prediction_flags_total{flag="anomalous_country_rate"} 2.0' in text
+    assert 'api_prediction_flags_total{flag="unseen_country"} 0.0' in text

@@ -18,13 +18,22 @@ CACHED = {
     "upper": 3.0,
     "stage": "early_events",
     "model_version": "v-cache",
+    "flags": [],
     "scored_at": "2024-05-01T10:00:00+00:00",
     "source": "stream",
 }
 
 
 def stored_row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return prediction_row(user_id, event_id, revenue, when, source="batch", model_version="v-db")
+    return prediction_row(
+        user_id,
+        event_id,
+        revenue,
+        when,
+        source="batch",
+        model_version="v-db",
+        flags=["anomalous_country_rate"],
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from scorer.train import fit_models
 
 pytestmark = pytest.mark.slow  # fits every candidate model
 
-COLUMNS = ["predicted_revenue", "lower", "upper", "stage"]
+COLUMNS = ["predicted_revenue", "lower", "upper", "stage", "flags"]
 
 
 def records(**columns):

@@ -52,6 +52,7 @@ def test_model_card_describes_the_bundle(trained):
     for key in ("version", "trained_at", "data", "cv", "features", "libraries"):
         assert key in saved
     assert saved["data"]["rows"] == 1500 and len(saved["data"]["sha256"]) == 64
+    assert "first 7 days after install" in saved["event_window"]
     assert saved["cv"]["metrics"]["early_events"]["all"]["mae"]["std"] >= 0
 
 
@@ -59,6 +60,8 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
     folder, data, card = trained
     raw = pd.read_csv(data).iloc[:300]
     raw.loc[:99, ["event_1", "event_2", "event_3"]] = None
+    raw.loc[200, "country"] = "zz"  # never in training
+    raw.loc[201, "event_2"] = pd.read_csv(data).event_2.max() + 1
     source = tmp_path / "in.csv"
     raw.drop(columns=["event_1", "event_2", "event_3"]).iloc[:50].to_csv(
         tmp_path / "attrs.csv", index=False
@@ -68,6 +71,9 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
     assert predict_file(folder / "model", source, out).exit_code == 0
     result = pd.read_csv(out)
     assert list(result.columns) == list(CSV_COLUMNS)
+    assert result["flags"].iloc[200] == "unseen_country"
+    assert result["flags"].iloc[201] == "event_count_above_training"
+    assert result["flags"].drop([200, 201]).isna().all()  # an empty cell: no flag
     assert len(result) == 300 and (result.model_version == card["version"]).all()
     assert (result.stage.iloc[:100] == "install").all() and (
         result.stage.iloc[100:] == "early_events"

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scorer.data import validate_frame
 from scorer.evaluate import drop_events
 from scorer.predictor import Estimate, Predictor, PredictorLike
 from scorer.schema import RECORD_COLUMNS, STAGE_EVENTS, STAGE_INSTALL
@@ -47,6 +48,9 @@ def test_single_and_batch_paths_are_identical(any_predictor, synthetic, at_insta
     single = pd.DataFrame([estimate._asdict() for estimate in estimates])
     for column in ("predicted_revenue", "lower", "upper", "stage"):
         assert np.array_equal(single[column].to_numpy(), batch[column].to_numpy()), column
+    validated = validate_frame(frame).to_dict("records")  # the flags read validated records
+    assert [any_predictor.predict_one(r).flags for r in validated] == batch["flags"].tolist()
+    assert all(isinstance(flags, list) for flags in batch["flags"])  # what the API/worker store
 
 
 def test_predictions_are_non_negative_and_intervals_contain_the_mean(small_predictor, synthetic):

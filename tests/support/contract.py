@@ -8,6 +8,7 @@ ANSWER_FIELDS = (
     "upper",
     "stage",
     "model_version",
+    "flags",
     "request_id",
 )
 """The /predict answer, in order."""

@@ -1,7 +1,7 @@
 """The one stand-in for `scorer.predictor.Predictor` in unit tests (it follows `PredictorLike`),
 with an obvious formula: revenue is event_1 + 10 * event_2 (unknown counts are 0), interval
-[0.5x, 2x], stage `early_events` when event_2 is known. Integration tests and benchmarks use the
-real Predictor with the committed bundle instead."""
+[0.5x, 2x], stage `early_events` when event_2 is known, flags by country (`FAKE_FLAGS`).
+Integration tests and benchmarks use the real Predictor with the committed bundle instead."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ from scorer.schema import STAGE_EVENTS, STAGE_INSTALL
 
 VERSION = "fake-1"
 CARD = {"version": VERSION, "target": "D7 revenue", "metrics": {"mae": 0.1}}
+FAKE_FLAGS = {"pe": ["anomalous_country_rate"], "zz": ["unseen_country"]}
+"""The fake's flags, by country (every other country has none)."""
+
+
+def fake_flags(country: Any) -> list[str]:
+    """The fake's anomaly flags of a user of `country` (a fresh list)."""
+    return list(FAKE_FLAGS.get(country, []))
 
 
 def fake_revenue(event_1, event_2):
@@ -37,7 +44,9 @@ class FakePredictor:
         event_2 = record.get("event_2")
         revenue = float(fake_revenue(record.get("event_1") or 0.0, event_2 or 0.0))
         stage = STAGE_EVENTS if event_2 is not None else STAGE_INSTALL
-        return Estimate(revenue, revenue * 0.5, revenue * 2.0, stage)
+        return Estimate(
+            revenue, revenue * 0.5, revenue * 2.0, stage, fake_flags(record.get("country"))
+        )
 
     def predict_batch(
         self, frame: pd.DataFrame | Mapping[str, Sequence], validated: bool = False
@@ -49,5 +58,6 @@ class FakePredictor:
         event_2 = pd.to_numeric(frame["event_2"])
         revenue = fake_revenue(event_1, event_2.fillna(0.0)).astype(float)
         stage = event_2.notna().map({True: STAGE_EVENTS, False: STAGE_INSTALL})
-        estimate = Estimate(revenue, revenue * 0.5, revenue * 2.0, stage)
+        flags = [fake_flags(country) for country in frame["country"]]
+        estimate = Estimate(revenue, revenue * 0.5, revenue * 2.0, stage, flags)
         return pd.DataFrame(estimate._asdict(), index=frame.index)

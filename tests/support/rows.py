@@ -6,8 +6,8 @@ from datetime import datetime
 
 
 def prediction_row(user_id: str, event_id: str, revenue: float, when: datetime, **fields) -> dict:
-    """An install-stage prediction of `revenue` in [revenue / 2, revenue * 2] made at `when`;
-    `fields` replace the defaults (source, input, model_version, ...)."""
+    """An install-stage prediction of `revenue` in [revenue / 2, revenue * 2] made at `when`,
+    with no flags; `fields` replace the defaults (source, input, model_version, ...)."""
     return {
         "event_id": event_id,
         "user_id": user_id,
@@ -19,5 +19,6 @@ def prediction_row(user_id: str, event_id: str, revenue: float, when: datetime, 
         "upper": revenue * 2,
         "model_version": "v-test",
         "created_at": when,
+        "flags": [],
         **fields,
     }

@@ -109,6 +109,7 @@ def test_scored_entries_are_persisted_as_they_are_without_scoring(
         "upper": 9.0,
         "model_version": "model-7",
         "created_at": "2025-03-01T10:00:00+00:00",
+        "flags": ["unseen_country"],
     }
     scored.append_many(
         [encode_scored(prediction), encode_scored({**prediction, "event_id": "x", "user_id": None})]
@@ -123,6 +124,7 @@ def test_scored_entries_are_persisted_as_they_are_without_scoring(
         "upper": 9.0,
         "stage": "install",
         "model_version": "model-7",
+        "flags": ["unseen_country"],
         "scored_at": "2025-03-01T10:00:00+00:00",
         "source": "api",
     }
