@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,9 +24,10 @@ from adapters.store import PredictionStore, make_engine
 from adapters.stream import decode_install_event, decode_scored
 from api.app import create_app
 
-pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = str(ROOT / "models" / "d7")
+from support import paths
+from support.rows import prediction_row
+
+MODEL_DIR = str(paths.MODEL_DIR)
 RECORD = {
     "user_id": "int-1",
     "country": "es",
@@ -52,19 +52,9 @@ def real_app(redis_client, redis_url, database_url):
 
 
 def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "stream",
-        "stage": "install",
-        "input": {"country": "es"},
-        "predicted_revenue": revenue,
-        "lower": revenue / 2,
-        "upper": revenue * 2,
-        "model_version": "v-pg",
-        "created_at": when,
-        "flags": [],
-    }
+    return prediction_row(
+        user_id, event_id, revenue, when, input={"country": "es"}, model_version="v-pg"
+    )
 
 
 def test_cache_miss_reads_postgres_and_refills_redis(real_app, redis_client, database_url):
@@ -201,7 +191,12 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
     log = log_path.open("w")
     command = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        command, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        command,
+        cwd=paths.ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
     def server_log() -> str:
