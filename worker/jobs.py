@@ -29,10 +29,13 @@ MAX_INVALID_EXAMPLES = 20
 
 
 @cache
-def predictor_for(model_dir: str, model_uri: str | None = None):
-    """One Predictor per process and bundle (MODEL_URI wins over MODEL_DIR when set); loaded by
-    the rq parent before it forks jobs."""
-    return load_predictor(Settings(model_dir=model_dir, model_uri=model_uri)).predictor
+def predictor_for(model_dir: str, model_uri: str | None = None, policy: str | None = None):
+    """One Predictor per process, bundle and anomalous-country policy (MODEL_URI wins over
+    MODEL_DIR when set); loaded by the rq parent before it forks jobs."""
+    settings = Settings(model_dir=model_dir, model_uri=model_uri)
+    if policy is not None:
+        settings = settings.model_copy(update={"anomalous_country_policy": policy})
+    return load_predictor(settings).predictor
 
 
 def score_records(
@@ -45,7 +48,9 @@ def score_records(
     job = get_current_job()
     job_time = parse_event_time("enqueued_at", enqueued_at or job.enqueued_at or job.created_at)
     settings = Settings()
-    predictor = predictor_for(settings.model_dir, settings.model_uri)
+    predictor = predictor_for(
+        settings.model_dir, settings.model_uri, settings.anomalous_country_policy
+    )
     cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
     engine = connections.database_engine(settings, connections.JOBS)
     store = PredictionStore(engine)
@@ -87,7 +92,7 @@ def score_records(
 
 def run_rq_worker(settings: Settings, burst: bool = False, max_jobs=None) -> bool:
     """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked."""
-    predictor_for(settings.model_dir, settings.model_uri)
+    predictor_for(settings.model_dir, settings.model_uri, settings.anomalous_country_policy)
     connection = connections.rq_connection(settings, connections.JOBS)
     worker = Worker([batch_queue(connection, settings.rq_queue)], connection=connection)
     return worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level="INFO")

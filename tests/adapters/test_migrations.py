@@ -1,9 +1,12 @@
-import pytest
+import json
+
 import sqlalchemy
+from alembic import command
 
-from adapters.migrations import current_revision, upgrade_database
+from adapters.migrations import alembic_config, current_revision, upgrade_database
 
-EXPECTED_COLUMNS = {
+HEAD = "predictions_by_event_time"
+FIRST_COLUMNS = {
     "id",
     "event_id",
     "user_id",
@@ -15,12 +18,15 @@ EXPECTED_COLUMNS = {
     "upper",
     "model_version",
     "created_at",
-    "event_time",
 }
-HEAD = "predictions_by_event_time"
+"""The columns of revision 0001."""
+FLAGS_COLUMNS = FIRST_COLUMNS | {"flags"}
+"""The columns of revision 0002."""
+EXPECTED_COLUMNS = FLAGS_COLUMNS | {"event_time"}
+"""The columns at the head."""
 
 
-def check_schema(url):
+def check_schema(url, expected=EXPECTED_COLUMNS):
     engine = sqlalchemy.create_engine(url)
     try:
         inspector = sqlalchemy.inspect(engine)
@@ -31,12 +37,16 @@ def check_schema(url):
         unique = inspector.get_unique_constraints("predictions")
     finally:
         engine.dispose()
-    assert set(columns) == EXPECTED_COLUMNS
+    assert set(columns) == expected
     assert columns["user_id"]["nullable"] and not columns["event_id"]["nullable"]
-    assert not columns["event_time"]["nullable"]
     assert indexes["ix_predictions_created_at"] == ["created_at"]
-    assert indexes["ix_predictions_user_id_event_time"][:2] == ["user_id", "event_time"]
-    assert [constraint["column_names"] for constraint in unique] == [["event_id", "event_time"]]
+    if "event_time" in expected:
+        assert not columns["event_time"]["nullable"]
+        assert indexes["ix_predictions_user_id_event_time"][:2] == ["user_id", "event_time"]
+        assert [constraint["column_names"] for constraint in unique] == [["event_id", "event_time"]]
+    else:
+        assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
+        assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
     return columns
 
 
@@ -50,7 +60,6 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     assert current_revision(url) == HEAD
 
 
-@pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
@@ -62,7 +71,6 @@ def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) == HEAD
 
 
-@pytest.mark.integration
 def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_admin):
     upgrade_database(empty_database_url)
     with postgres_admin.connect() as connection:
@@ -79,3 +87,103 @@ def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_
     schema = empty_database_url.split("search_path%3D")[-1]
     assert schema in schemas
     assert "public" not in schemas
+
+
+def _insert_at_first_revision(engine, event_id: str) -> None:
+    """A row as a writer of revision 0001 made it (no flags)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
+                " predicted_revenue, lower, upper, model_version)"
+                " VALUES (:event_id, 'u1', 'stream', 'install', :input, 1.5, 0.5, 3.0, 'v1')"
+            ),
+            {"event_id": event_id, "input": json.dumps({"country": "pe"})},
+        )
+
+
+def _rows(engine) -> dict[str, dict]:
+    with engine.connect() as connection:
+        found = connection.execute(sqlalchemy.text("SELECT * FROM predictions")).mappings()
+        rows = {row["event_id"]: dict(row) for row in found}
+    for row in rows.values():  # SQLite hands JSON back as text
+        for name in ("input", "flags"):
+            if isinstance(row.get(name), str):
+                row[name] = json.loads(row[name])
+    return rows
+
+
+def check_flags_migration(url) -> None:
+    """0002 up: old rows keep their values and get no flags; down: rows kept, flags gone."""
+    upgrade_database(url, "0001")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        _insert_at_first_revision(engine, "old")
+        upgrade_database(url, "0002")
+        assert current_revision(url) == "0002"
+        check_schema(url, FLAGS_COLUMNS)
+        rows = _rows(engine)
+        assert rows["old"]["flags"] == [] and rows["old"]["input"] == {"country": "pe"}
+        assert rows["old"]["predicted_revenue"] == 1.5
+        _insert_at_first_revision(engine, "old-writer")  # during a rolling deploy
+        assert _rows(engine)["old-writer"]["flags"] == []
+        command.downgrade(alembic_config(url), "0001")
+        assert current_revision(url) == "0001"
+        check_schema(url, FIRST_COLUMNS)
+        rows = _rows(engine)
+        assert sorted(rows) == ["old", "old-writer"] and "flags" not in rows["old"]
+        assert rows["old"]["input"] == {"country": "pe"}
+    finally:
+        engine.dispose()
+
+
+def test_flags_migration_up_and_down_on_sqlite_keeps_rows(tmp_path):
+    check_flags_migration(f"sqlite:///{tmp_path / 'flags.db'}")
+
+
+def test_flags_migration_up_and_down_on_postgres_keeps_rows(empty_database_url):
+    check_flags_migration(empty_database_url)
+
+
+def _insert_flagged(engine, event_id: str) -> None:
+    """A row as a writer of revision 0002 made it (with flags, no event time)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
+                " predicted_revenue, lower, upper, model_version, created_at, flags)"
+                " VALUES (:event_id, 'u1', 'stream', 'install', '{}', 2.5, 0.5, 3.0, 'v1',"
+                " '2025-03-01 10:00:00+00:00', :flags)"
+            ),
+            {"event_id": event_id, "flags": json.dumps(["unseen_region"])},
+        )
+
+
+def check_event_time_migration(url) -> None:
+    """predictions_by_event_time up: flagged rows keep their flags and get their created_at as
+    event time; down to 0002: rows and flags kept, event times gone."""
+    upgrade_database(url, "0002")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        _insert_flagged(engine, "flagged")
+        upgrade_database(url)
+        assert current_revision(url) == HEAD
+        check_schema(url)
+        (row,) = _rows(engine).values()
+        assert row["flags"] == ["unseen_region"] and row["predicted_revenue"] == 2.5
+        assert row["event_time"] == row["created_at"]
+        command.downgrade(alembic_config(url), "0002")
+        assert current_revision(url) == "0002"
+        check_schema(url, FLAGS_COLUMNS)
+        rows = _rows(engine)
+        assert list(rows) == ["flagged"] and rows["flagged"]["flags"] == ["unseen_region"]
+    finally:
+        engine.dispose()
+
+
+def test_event_time_migration_up_and_down_on_sqlite_keeps_flags(tmp_path):
+    check_event_time_migration(f"sqlite:///{tmp_path / 'event_time.db'}")
+
+
+def test_event_time_migration_up_and_down_on_postgres_keeps_flags(empty_database_url):
+    check_event_time_migration(empty_database_url)

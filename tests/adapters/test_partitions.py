@@ -4,7 +4,6 @@ time without its partition still inserts. SQLite keeps a plain table."""
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 import sqlalchemy
 
 from adapters import partitions
@@ -52,26 +51,26 @@ def test_sqlite_keeps_a_plain_table(sqlite_url):
     engine.dispose()
 
 
-@pytest.mark.integration
 def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
-    upgrade_database(empty_database_url, "0001")
+    upgrade_database(empty_database_url, "0002")
     engine = make_engine(empty_database_url)
     old_rows = 250
     with engine.begin() as connection:
         connection.execute(
             sqlalchemy.text(
                 "INSERT INTO predictions (event_id, user_id, source, stage, input,"
-                " predicted_revenue, lower, upper, model_version, created_at)"
+                " predicted_revenue, lower, upper, model_version, created_at, flags)"
                 " SELECT 'e' || i, 'u' || (i % 7), 'stream', 'install', '{}', i, 0, i,"
-                " 'v1', timestamptz '2025-03-01 23:00+00' + i * interval '1 hour'"
+                " 'v1', timestamptz '2025-03-01 23:00+00' + i * interval '1 hour',"
+                " CASE WHEN i % 3 = 0 THEN '[\"unseen_region\"]'::jsonb ELSE '[]' END"
                 " FROM generate_series(1, :rows) AS i"
             ),
             {"rows": old_rows},
         )
         before = connection.execute(
             sqlalchemy.text(
-                "SELECT id, event_id, user_id, predicted_revenue, created_at FROM predictions"
-                " ORDER BY id"
+                "SELECT id, event_id, user_id, predicted_revenue, created_at, flags"
+                " FROM predictions ORDER BY id"
             )
         ).all()
     upgrade_database(empty_database_url)
@@ -80,8 +79,8 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
     with engine.connect() as connection:
         after = connection.execute(
             sqlalchemy.text(
-                "SELECT id, event_id, user_id, predicted_revenue, created_at FROM predictions"
-                " ORDER BY id"
+                "SELECT id, event_id, user_id, predicted_revenue, created_at, flags"
+                " FROM predictions ORDER BY id"
             )
         ).all()
         moved_times = connection.execute(
@@ -91,6 +90,7 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
             sqlalchemy.text("SELECT count(*) FROM predictions_default")
         ).scalar_one()
     assert after == before and len(after) == old_rows
+    assert sum(row.flags == ["unseen_region"] for row in after) == old_rows // 3  # flags moved
     assert moved_times == old_rows
     assert in_default == 0  # each day of rows got its partition
     days = partitions.partition_days(engine)
@@ -105,7 +105,6 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
     engine.dispose()
 
 
-@pytest.mark.integration
 def test_an_event_time_without_a_partition_goes_to_the_default_one(database_url):
     engine = make_engine(database_url)
     store = PredictionStore(engine)
@@ -121,7 +120,6 @@ def test_an_event_time_without_a_partition_goes_to_the_default_one(database_url)
     engine.dispose()
 
 
-@pytest.mark.integration
 def test_maintenance_creates_ahead_and_drops_only_days_past_the_retention(database_url):
     engine = make_engine(database_url)
     store = PredictionStore(engine)

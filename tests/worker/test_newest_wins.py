@@ -8,12 +8,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from worker_fakes import FakePredictor, install
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import EventStream, encode_install_event
 from worker.wiring import build_worker
+
+from support.fakes import FakePredictor
+from support.streams import install
 
 NINE = datetime(2025, 5, 1, 9, tzinfo=UTC)
 BACKENDS = ["unit", pytest.param("integration", marks=pytest.mark.integration)]

@@ -1,14 +1,14 @@
 """Predictions carry their event time; on Postgres the table is partitioned by it, a day each.
 
-Every row is kept: an existing row's event time is its created_at (the best time it has). On
-Postgres the old table's rows move into a new table partitioned by RANGE (event_time), with a
+Every row is kept, flags and all: an existing row's event time is its created_at (the best
+time it has). On Postgres the old table's rows move into a new table partitioned by RANGE (event_time), with a
 partition for each day that has rows and for today, and a default partition for any other
 time; `python -m worker migrate` then creates the days ahead. SQLite keeps a plain table. The
 unique key becomes (event_id, event_time): a unique key of a partitioned table must hold the
 partition key, and the event time is the same on every delivery of an event.
 
 Revision ID: predictions_by_event_time
-Revises: 0001
+Revises: 0002
 Create Date: 2025-06-01
 """
 
@@ -18,15 +18,15 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "predictions_by_event_time"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 COLUMNS = (
     "event_id, user_id, source, stage, input, predicted_revenue, lower, upper, model_version,"
-    " created_at"
+    " created_at, flags"
 )
-"""The columns of revision 0001, but id."""
+"""The columns of revision 0002, but id."""
 
 PARTITIONED = """
 CREATE TABLE predictions (
@@ -41,6 +41,7 @@ CREATE TABLE predictions (
     upper DOUBLE PRECISION NOT NULL,
     model_version TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    flags JSONB NOT NULL DEFAULT '[]',
     event_time TIMESTAMPTZ NOT NULL,
     CONSTRAINT pk_predictions PRIMARY KEY (id, event_time),
     CONSTRAINT uq_predictions_event_id_event_time UNIQUE (event_id, event_time)
@@ -56,13 +57,13 @@ def upgrade() -> None:
 
 
 def _partition_postgres() -> None:
-    op.execute("ALTER TABLE predictions RENAME TO predictions_0001")
+    op.execute("ALTER TABLE predictions RENAME TO predictions_0002")
     op.execute(
-        "ALTER TABLE predictions_0001 RENAME CONSTRAINT pk_predictions TO pk_predictions_0001"
+        "ALTER TABLE predictions_0002 RENAME CONSTRAINT pk_predictions TO pk_predictions_0002"
     )
     op.execute(
-        "ALTER TABLE predictions_0001 RENAME CONSTRAINT uq_predictions_event_id"
-        " TO uq_predictions_0001_event_id"
+        "ALTER TABLE predictions_0002 RENAME CONSTRAINT uq_predictions_event_id"
+        " TO uq_predictions_0002_event_id"
     )
     op.execute("DROP INDEX ix_predictions_user_id_created_at")
     op.execute("DROP INDEX ix_predictions_created_at")
@@ -76,7 +77,7 @@ def _partition_postgres() -> None:
     days = bind.execute(
         sa.text(
             "SELECT DISTINCT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day"
-            " FROM predictions_0001"
+            " FROM predictions_0002"
             " UNION SELECT date_trunc('day', now() AT TIME ZONE 'UTC') ORDER BY day"
         )
     ).scalars()
@@ -88,11 +89,11 @@ def _partition_postgres() -> None:
         )
     op.execute(
         f"INSERT INTO predictions (id, {COLUMNS}, event_time)"
-        f" SELECT id, {COLUMNS}, created_at FROM predictions_0001"
+        f" SELECT id, {COLUMNS}, created_at FROM predictions_0002"
     )
     moved, kept = bind.execute(
         sa.text(
-            "SELECT (SELECT count(*) FROM predictions), (SELECT count(*) FROM predictions_0001)"
+            "SELECT (SELECT count(*) FROM predictions), (SELECT count(*) FROM predictions_0002)"
         )
     ).one()
     if moved != kept:
@@ -101,7 +102,7 @@ def _partition_postgres() -> None:
         "SELECT setval(pg_get_serial_sequence('predictions', 'id'), max(id))"
         " FROM predictions HAVING max(id) IS NOT NULL"
     )
-    op.execute("DROP TABLE predictions_0001")
+    op.execute("DROP TABLE predictions_0002")
 
 
 def _add_event_time_sqlite() -> None:
@@ -154,6 +155,7 @@ def downgrade() -> None:
             upper DOUBLE PRECISION NOT NULL,
             model_version TEXT NOT NULL,
             created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            flags JSONB NOT NULL DEFAULT '[]',
             CONSTRAINT pk_predictions PRIMARY KEY (id),
             CONSTRAINT uq_predictions_event_id UNIQUE (event_id)
         )

@@ -1,10 +1,10 @@
-"""What the integration tests of the worker check: every event exactly once in Postgres, every
-user's latest persisted prediction in the cache, nothing left pending; and how they wait."""
+"""Install events for the worker tests and what the tests check of the worker: every event
+exactly once in Postgres, every user's latest persisted prediction in the cache, nothing left
+pending; and how they wait."""
 
 from __future__ import annotations
 
 import time
-import zlib
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy
@@ -23,19 +23,43 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
-SENT = datetime(2025, 1, 1, tzinfo=UTC)
+def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
+    """A small install record (US, iOS, Organic) with the given counts and extra fields."""
+    record = {
+        "user_id": user_id,
+        "country": "US",
+        "platform": "iOS",
+        "source": "Organic",
+        "event_1": event_1,
+        "event_2": event_2,
+    }
+    record.update(extra)
+    return record
+
+
+FIRST_SENT: dict[str, datetime] = {}
+"""When each event id was first pushed: a producer resends an event with its first `sent_at`
+(the event time, which with the event id makes the idempotency key)."""
+_LATEST = [datetime.min.replace(tzinfo=UTC)]
 
 
 def sent_at(event_id: str) -> datetime:
-    """When the producer first sent `event_id`: a resend carries the same time, as a
-    producer's resend of an event does (its event time, part of the idempotency key)."""
-    return SENT + timedelta(microseconds=zlib.crc32(event_id.encode()))
+    """The `sent_at` of `event_id`: the time it was first pushed (or asked for), later than any
+    earlier event id's, so events pushed later are newer; a resend carries the same time."""
+    if event_id not in FIRST_SENT:
+        _LATEST[0] = max(datetime.now(UTC), _LATEST[0] + timedelta(microseconds=1))
+        FIRST_SENT[event_id] = _LATEST[0]
+    return FIRST_SENT[event_id]
 
 
-def push(client, settings, records, event_ids) -> list[str]:
+def push_installs(client, settings, records, event_ids=None) -> list[str]:
+    """Append `records` to the install-events stream (optional idempotency keys); their ids.
+    An event with an id carries `sent_at(event_id)`; one without carries none (its event time
+    is then the entry's)."""
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
+    event_ids = event_ids or [None] * len(records)
     return stream.append_many(
-        encode_install_event(record, event_id=event_id, sent_at=sent_at(event_id))
+        encode_install_event(record, event_id=event_id, sent_at=event_id and sent_at(event_id))
         for record, event_id in zip(records, event_ids, strict=True)
     )
 
