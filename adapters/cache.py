@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from redis.cluster import RedisCluster
 
 from scorer.prediction import (
     EVENT_TIME,
@@ -33,40 +34,75 @@ cache_value.__doc__ = """The cached form of a prediction or a `predictions` row 
 (`scored_at`), else its declared one (`created_at`: datetime or ISO text), else now. Times are
 UTC ISO 8601 text."""
 
+KEYS_PER_CALL = 1000
+"""Keys written per script call on a plain Redis (Redis runs nothing else while a script runs)."""
+
 SET_IF_NEWER = f"""
 local function moment(text)
   local day, clock, fraction = string.match(text, '^(%d%d%d%d%-%d%d%-%d%d)T(%d%d:%d%d:%d%d)%.?(%d*)')
   if day then return day .. clock .. fraction .. string.rep('0', 9 - #fraction) end
 end
-local new = moment(ARGV[3])
-if not new then return redis.error_reply('{EVENT_TIME}: not an ISO 8601 time: ' .. ARGV[3]) end
-local held = redis.call('GET', KEYS[1])
-if held then
-  local ok, value = pcall(cjson.decode, held)
-  if ok and type(value) == 'table' and type(value.{EVENT_TIME}) == 'string' then
-    local old = moment(value.{EVENT_TIME})
-    if old and (old > new or (old == new and tostring(value.{KEY}) > ARGV[4])) then
-      return 0
+local new = {{}}
+for i = 1, #KEYS do
+  local at = ARGV[3 * i]
+  new[i] = moment(at)
+  if not new[i] then return redis.error_reply('{EVENT_TIME}: not an ISO 8601 time: ' .. at) end
+end
+local written = 0
+for i, key in ipairs(KEYS) do
+  local id = ARGV[3 * i + 1]
+  local older = false
+  local held = redis.call('GET', key)
+  if held then
+    local ok, value = pcall(cjson.decode, held)
+    if ok and type(value) == 'table' and type(value.{EVENT_TIME}) == 'string' then
+      local old = moment(value.{EVENT_TIME})
+      older = old and (old > new[i] or (old == new[i] and tostring(value.{KEY}) > id))
     end
   end
+  if not older then
+    redis.call('SET', key, ARGV[3 * i - 1], 'EX', ARGV[1])
+    written = written + 1
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
+return written
 """
-"""Compare-and-set of one user's key: ARGV is the value, the TTL, its event time and its event
-id. The value is written unless the one held is newer (its event time later, or equal with a
+"""Compare-and-set of each key of KEYS: ARGV is the TTL, then per key its value, event time and
+event id. A value is written unless the one held is newer (its event time later, or equal with a
 greater event id); a held value without an event time (written before there was one) is older
-than any. Event times are UTC ISO 8601 (`iso_timestamp`), read here as fixed-width digits. One
-key per call, so it runs on Redis Cluster too (the keys of a batch are in many slots)."""
+than any. Event times are UTC ISO 8601 (`iso_timestamp`), read here as fixed-width digits; one
+that is not fails the call before anything is written. Returns how many keys were written.
+
+One call may hold many keys only where they all live on one server, as on the single Redis of
+REDIS_URL: one call per page of keys costs the worker far less CPU than one per key (packing and
+parsing each command; bench/worker_stages.py). On Redis Cluster the keys of a batch are in many
+slots, so there it is called with one key at a time."""
+
+
+def one_key_per_script(client) -> bool:
+    """Whether `client` needs each script call to touch one key only: a Redis Cluster client
+    (the keys of one call must hash to one slot)."""
+    return isinstance(client, RedisCluster)
 
 
 class PredictionCache:
     """Newest prediction per user, with a TTL; entries without a user_id are not cached."""
 
-    def __init__(self, redis, prefix: str = "prediction:", ttl_seconds: int = 691200):
+    def __init__(
+        self,
+        redis,
+        prefix: str = "prediction:",
+        ttl_seconds: int = 691200,
+        keys_per_call: int | None = None,
+    ):
+        """`keys_per_call`: keys per compare-and-set script call; by default 1 on a Redis
+        Cluster client (`one_key_per_script`), else `KEYS_PER_CALL`."""
         self.redis = redis
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+        if keys_per_call is None:
+            keys_per_call = 1 if one_key_per_script(redis) else KEYS_PER_CALL
+        self.keys_per_call = keys_per_call
 
     def key(self, user_id: str) -> str:
         return f"{self.prefix}{user_id}"
@@ -88,9 +124,10 @@ class PredictionCache:
         """Offer each user's newest prediction of `predictions` to the cache, where it replaces
         an older one only (any order of calls and of predictions gives the same result).
 
-        One compare-and-set script call per user, pipelined in one round trip. Returns how
-        many were written; with `pipeline` the calls are only queued on it, for the caller to
-        send with other commands, and the number queued is returned.
+        One compare-and-set script call per page of `keys_per_call` users (per user on a
+        cluster), pipelined in one round trip. Returns how many were written; with `pipeline`
+        the calls are only queued on it, for the caller to send with other commands, and the
+        number queued is returned.
         """
         newest: dict[str, Mapping[str, Any]] = {}
         for prediction in predictions:
@@ -102,18 +139,16 @@ class PredictionCache:
                 newest[user_id] = prediction
         if not newest:
             return 0
-        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
+        keys, arguments = [], []
         for user_id, prediction in newest.items():
             value = cache_value(prediction)
-            pipe.eval(
-                SET_IF_NEWER,
-                1,
-                self.key(user_id),
-                orjson.dumps(value),
-                self.ttl_seconds,
-                value[EVENT_TIME],
-                value[KEY],
-            )
+            keys.append(self.key(user_id))
+            arguments += (orjson.dumps(value), value[EVENT_TIME], value[KEY])
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
+        for start in range(0, len(keys), self.keys_per_call):
+            page = keys[start : start + self.keys_per_call]
+            values = arguments[3 * start : 3 * (start + len(page))]
+            pipe.eval(SET_IF_NEWER, len(page), *page, self.ttl_seconds, *values)
         if pipeline is None:
             return sum(pipe.execute())
         return len(newest)

@@ -251,6 +251,8 @@ def iso_timestamp(value: datetime | str | None) -> str:
         value = datetime.now(UTC)
     if isinstance(value, str):
         return value
+    if value.tzinfo is UTC:  # the usual case, first: this runs twice per cached prediction
+        return value.isoformat()
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC).isoformat()
     if value.utcoffset():
