@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from adapters.stream import is_cluster
 from scorer.prediction import View, iso_timestamp, view_builder, view_names
 
 CACHE_FIELDS = view_names(View.CACHE)
@@ -34,8 +35,8 @@ return #KEYS
 """
 """SET key value EX ttl for every key, in order, in one command: one SET per key in a pipeline
 costs redis-py far more CPU, packing and parsing each command (`cache` and `send+ack` in
-bench/worker_stages.py). The keys of one call must live on one server, as they do with the
-single Redis of REDIS_URL."""
+bench/worker_stages.py). The keys of one call must live in one slot: on a Redis Cluster each
+call holds one key, and the cluster pipeline sends each to its node."""
 
 
 class PredictionCache:
@@ -76,8 +77,9 @@ class PredictionCache:
         if not keys:
             return 0
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
-        for start in range(0, len(keys), SET_MANY_PAGE):
-            page = slice(start, start + SET_MANY_PAGE)
+        size = 1 if is_cluster(self.redis) else SET_MANY_PAGE  # a cluster: one key per script
+        for start in range(0, len(keys), size):
+            page = slice(start, start + size)
             pipe.eval(_SET_EACH, len(keys[page]), *keys[page], *values[page], self.ttl_seconds)
         if pipeline is None:
             pipe.execute()

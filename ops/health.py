@@ -17,6 +17,7 @@ import urllib.request
 import click
 
 from adapters import connections
+from adapters.partitions import StreamLayout
 from adapters.settings import Settings
 
 TIMEOUT_SECONDS = 3.0
@@ -34,7 +35,8 @@ def check_api(settings: Settings, host: str = "127.0.0.1") -> str:
 def check_worker(settings: Settings, max_idle_seconds: float, client=None) -> str:
     client = client or connections.redis_client(settings, connections.COMMAND)
     prefix = f"{socket.gethostname()}-"
-    consumers = client.xinfo_consumers(settings.installs_stream, settings.consumer_group)
+    first = StreamLayout.of(settings).name(settings.installs_stream, 0)  # every worker reads it
+    consumers = client.xinfo_consumers(first, settings.consumer_group)
     consumers = [{_text(key): value for key, value in c.items()} for c in consumers]
     mine = [c for c in consumers if _text(c["name"]).startswith(prefix)]
     if not mine:

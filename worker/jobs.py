@@ -40,7 +40,11 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
     job = get_current_job()
     settings = Settings()
     predictor = predictor_for(settings.model_dir, settings.model_uri)
-    cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
+    cache_ = PredictionCache(
+        connections.redis_client(settings, connections.JOBS),  # not rq's: RQ_REDIS_URL may differ
+        settings.cache_prefix,
+        settings.cache_ttl_seconds,
+    )
     engine = connections.database_engine(settings, connections.JOBS)
     store = PredictionStore(engine)
     counts = {"records": len(records), "invalid": 0, "scored": 0, "inserted": 0, "cached": 0}
