@@ -80,7 +80,10 @@ class PredictionCache:
         size = 1 if is_cluster(self.redis) else SET_MANY_PAGE  # a cluster: one key per script
         for start in range(0, len(keys), size):
             page = slice(start, start + size)
-            pipe.eval(_SET_EACH, len(keys[page]), *keys[page], *values[page], self.ttl_seconds)
+            # EVAL by name: a cluster pipeline has no `eval` method, but routes the command
+            pipe.execute_command(
+                "EVAL", _SET_EACH, len(keys[page]), *keys[page], *values[page], self.ttl_seconds
+            )
         if pipeline is None:
             pipe.execute()
         return len(keys)

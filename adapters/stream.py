@@ -288,8 +288,8 @@ class EventStream:
                 arguments += (name, value)
         if len(arguments) == 1:
             return []
-        if pipeline is not None:
-            pipeline.eval(_XADD_EACH, 1, self.name, *arguments)
+        if pipeline is not None:  # EVAL by name: a cluster pipeline has no `eval` method
+            pipeline.execute_command("EVAL", _XADD_EACH, 1, self.name, *arguments)
             return []
         return [_id(entry_id) for entry_id in self.redis.eval(_XADD_EACH, 1, self.name, *arguments)]
 

@@ -131,3 +131,29 @@ def sqlite_url(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     upgrade_database(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A local Redis Cluster (3 masters, 3 replicas) for the session; skips (or fails, under
+    REQUIRE_SERVICES=1) when redis-server or redis-cli is missing."""
+    from local_cluster import LocalRedisCluster
+
+    try:
+        cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    except FileNotFoundError as error:
+        service_unavailable("a local Redis Cluster", error)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_client(redis_cluster):
+    """A cluster client of the local Redis Cluster, every master flushed before and after."""
+    redis_cluster.wait_ready()
+    client = redis.RedisCluster.from_url(redis_cluster.url, socket_timeout=10)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()

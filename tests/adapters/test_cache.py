@@ -4,7 +4,11 @@ import pytest
 
 from adapters.cache import CACHE_FIELDS, PredictionCache, cache_value
 
-BACKENDS = ["fake_redis", pytest.param("redis_client", marks=pytest.mark.integration)]
+BACKENDS = [
+    "fake_redis",
+    pytest.param("redis_client", marks=pytest.mark.integration),
+    pytest.param("redis_cluster_client", marks=pytest.mark.integration),
+]
 
 
 def prediction(user_id, revenue=1.5, **extra):
