@@ -8,7 +8,8 @@ import time
 import sqlalchemy
 
 from adapters.cache import PredictionCache
-from adapters.stream import EventStream, encode_install_event
+from adapters.partitions import PartitionedStream, StreamLayout
+from adapters.stream import encode_install_event
 from scorer.synth import synthetic_records
 
 
@@ -21,10 +22,16 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
+def installs(client, settings) -> PartitionedStream:
+    """Every partition of the install-events stream of `settings`."""
+    layout = StreamLayout.of(settings)
+    return PartitionedStream(client, settings.installs_stream, layout, settings.stream_maxlen)
+
+
 def push(client, settings, records, event_ids) -> list[str]:
-    stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
-    return stream.append_many(
-        encode_install_event(record, event_id=event_id)
+    """Append install events, each to its user's partition, as producers do."""
+    return installs(client, settings).append_many(
+        (record["user_id"], encode_install_event(record, event_id=event_id))
         for record, event_id in zip(records, event_ids, strict=True)
     )
 
@@ -59,16 +66,22 @@ def row_count(database_url: str) -> int:
 
 
 def pending(client, settings, stream: str | None = None) -> int:
-    stream = stream or settings.installs_stream
-    if not client.exists(stream):
-        return 0
-    return client.xpending(stream, settings.consumer_group)["pending"]
+    """Entries pending in the group: on `stream`'s partitions (default: the install events)."""
+    base = stream or settings.installs_stream
+    total = 0
+    for name in StreamLayout.of(settings).names(base):
+        if client.exists(name):
+            total += client.xpending(name, settings.consumer_group)["pending"]
+    return total
 
 
 def acked(client, settings) -> int:
-    """Entries of the install stream delivered to the group and acknowledged."""
-    (info,) = client.xinfo_groups(settings.installs_stream)
-    return info["entries-read"] - info["pending"]
+    """Entries of the install streams delivered to the group and acknowledged."""
+    total = 0
+    for stream in installs(client, settings).partitions:
+        (info,) = client.xinfo_groups(stream.name)
+        total += info["entries-read"] - info["pending"]
+    return total
 
 
 def assert_exactly_once_and_cached(client, settings, event_ids, users) -> None:
