@@ -112,6 +112,12 @@ class LocalRedisCluster:
         process.kill()
         process.wait(timeout=10)
 
+    def restart(self, port: int) -> None:
+        """Start a killed node again; it rejoins (a former master, as its successor's replica)
+        and this returns once it is in sync."""
+        self._start_node(port)
+        self.wait_ready()
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
