@@ -46,7 +46,8 @@ from adapters.settings import Settings  # noqa: E402
 from adapters.stream import encode_install_event  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
-from worker.wiring import build_worker, database_engine  # noqa: E402
+from adapters.connections import WORKER, database_engine  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 CACHE_TTL = 3600
 
@@ -131,7 +132,7 @@ def throughput(args, client, settings, dsn, schema, predictor) -> tuple[float, f
     fields = events(args.events)
     best_floor = best_worker = 0.0
     ratios = []
-    engine = database_engine(settings)
+    engine = database_engine(settings, WORKER)
     gc.collect()
     gc.freeze()  # as `python -m worker run` does; the floor runs in this process too
     for round_ in range(args.rounds):

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from worker_bench import bench_services, events, fill, settings_for  # noqa: E402
 
 from scorer.predictor import Predictor  # noqa: E402
-from worker.wiring import build_worker, database_engine  # noqa: E402
+from adapters.connections import WORKER, database_engine  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 STAGES = ("read", "parse", "score", "insert", "cache", "send+ack", "total")
 
@@ -126,7 +127,7 @@ def main() -> None:
                 settings.consumer_group,
                 events(size * (args.batches + 3), seed=size),
             )
-            engine = database_engine(settings)
+            engine = database_engine(settings, WORKER)
             worker = build_worker(settings, predictor, client, engine, consumer="stages")
             watch = measure(worker, size, args.batches)
             engine.dispose()
