@@ -41,12 +41,12 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapters.connections import WORKER, database_engine  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.stream import encode_install_event  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
-from adapters.connections import WORKER, database_engine  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
 
 CACHE_TTL = 3600

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from worker_bench import bench_services, events, fill, settings_for  # noqa: E402
 
-from scorer.predictor import Predictor  # noqa: E402
 from adapters.connections import WORKER, database_engine  # noqa: E402
+from scorer.predictor import Predictor  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
 
 STAGES = ("read", "parse", "score", "insert", "cache", "send+ack", "total")
