@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.cache import PredictionCache  # noqa: E402
+from adapters.connections import WORKER, redis_client  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.store import PredictionStore, make_engine  # noqa: E402
@@ -50,7 +51,7 @@ from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
 from worker.predictions import predict_events  # noqa: E402
-from worker.wiring import build_worker, redis_client  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 SAMPLE = 10_000
 """Predictions written to measure their size at rest."""
@@ -98,8 +99,13 @@ def parse_cluster(text: str) -> dict[str, float]:
     per_event = [float(v) for v in re.findall(r"Redis masters (\d+) us CPU/event", text)]
     if not per_event:
         raise SystemExit(f"no Redis CPU per event in:\n{text}")
+    worker_us = [
+        float(v)
+        for v in re.findall(r"partitions round \d+: [\d,]+ events/s \(worker (\d+) us", text)
+    ]
     return {
         "redis_us_per_event": min(per_event),
+        "worker_us_per_event": min(worker_us),
         "single_rate": number(r"single Redis, 1 stream ([\d,]+) events/s", text, "single rate"),
         "cluster_rate": number(r"partitions ([\d,]+) events/s", text, "cluster rate"),
         "partitions": number(r"Redis Cluster \(3 masters\), (\d+) partitions", text, "N"),
@@ -176,7 +182,7 @@ def worker_cpu(predictor, redis_url: str, database_url: str, prefix: str, rows) 
         cache_prefix=prefix + "w:prediction:",
         worker_block_ms=100,
     )
-    client = redis_client(settings)
+    client = redis_client(settings, WORKER)
     EventStream(client, settings.installs_stream, None).append_many(
         encode_install_event(row["input"], f"w-{row['event_id']}") for row in rows
     )
@@ -203,6 +209,9 @@ def main() -> None:
     )
     parser.add_argument("--events-per-install", type=float, default=2.0)
     parser.add_argument("--peak-factor", type=float, default=3.0, help="peak / daily mean")
+    parser.add_argument(
+        "--master-memory-gib", type=float, default=32.0, help="memory of one Redis master"
+    )
     parser.add_argument("--installs-per-day", type=float, default=1_000_000)
     parser.add_argument("--retention-days", type=int, default=90, help="rows kept in Postgres")
     parser.add_argument("--utilization", type=float, default=0.6, help="planned share of max")
@@ -298,25 +307,32 @@ def report_scale_out(args, worker, cluster, sizes, row_bytes) -> None:
     master for the scenario, from the Redis CPU per event measured on the local cluster."""
     use, gib = args.utilization, 1024**3
     shard_events = 1e6 / cluster["redis_us_per_event"]  # one master's core, stream path only
-    partitions = max(3, math.ceil(args.events_per_second / (shard_events * use)))
-    workers = max(2, math.ceil(args.events_per_second / (worker["events_per_cpu_s"] * use)))
+    worker_events = 1e6 / cluster["worker_us_per_event"]  # one worker core, on the cluster
     rows_per_day = args.installs_per_day * 2
     cache_bytes = args.installs_per_day * 8 * sizes["cache_key"]
     entry_bytes = sizes["install_entry"] + sizes["scored_entry"]  # one of each kind
+    by_cpu = math.ceil(args.events_per_second / (shard_events * use))
+    by_memory = math.ceil(cache_bytes / (args.master_memory_gib * gib * use))
+    masters = max(3, by_cpu, by_memory)
+    partitions = masters  # one partition per master: the stream load spreads like the cache
     stream_bytes = partitions * 1_000_000 * entry_bytes  # STREAM_MAXLEN per partition
+    needed = math.ceil(args.events_per_second / (worker_events * use))
     print(
         f"\nscale-out ({args.installs_per_day:,.0f} installs/day, "
         f"{args.events_per_second:,.0f} events/s at peak):"
     )
     print(
         f"  measured on a local Redis Cluster: {cluster['redis_us_per_event']:.0f} us of Redis "
-        f"server CPU per event = {shard_events:,.0f} events/s per master core; one worker "
-        f"{cluster['cluster_rate']:,.0f} events/s over {cluster['partitions']:.0f} partitions vs "
-        f"{cluster['single_rate']:,.0f} events/s on one Redis"
+        f"server CPU per event = {shard_events:,.0f} events/s per master core; worker "
+        f"{cluster['worker_us_per_event']:.0f} us CPU per event = {worker_events:,.0f} events/s "
+        f"per core (one worker {cluster['cluster_rate']:,.0f} events/s over "
+        f"{cluster['partitions']:.0f} partitions vs {cluster['single_rate']:,.0f} on one Redis)"
     )
     print(
-        f"  STREAM_PARTITIONS={partitions} on {partitions} masters (+1 replica each), "
-        f"{workers} worker processes (every one reads every partition)"
+        f"  masters: {by_cpu} for the stream CPU, {by_memory} for the cache at "
+        f"{args.master_memory_gib:g} GiB each -> {masters} masters (+1 replica each), "
+        f"STREAM_PARTITIONS={partitions}, {needed + 1} worker processes of one core "
+        f"({needed} needed + 1 so that one can fail; every one reads every partition)"
     )
     print(
         f"  Redis memory: {cache_bytes / gib:.1f} GiB of cache + streams at STREAM_MAXLEN "

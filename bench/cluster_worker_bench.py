@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import redis
@@ -27,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from local_cluster import LocalRedisCluster  # noqa: E402
-from worker_bench import bench_services, events, settings_for, timed  # noqa: E402
+from worker_bench import CACHE_TTL, bench_services, events, settings_for, timed  # noqa: E402
 
+from adapters.cache import PredictionCache  # noqa: E402
 from adapters.connections import WORKER, database_engine  # noqa: E402
 from adapters.partitions import PartitionedStream, StreamLayout  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
@@ -43,6 +45,23 @@ def server_cpu_seconds(cluster: LocalRedisCluster) -> float:
         if info["role"] == "master":
             total += info["used_cpu_user"] + info["used_cpu_sys"]
     return total
+
+
+def cache_write_us(client, prefix: str, keys: int = 500, repeats: int = 20) -> float:
+    """This process's CPU per key of `PredictionCache.set_many` over `keys` users (one script
+    call for all on a single Redis, one per key on a cluster)."""
+    cache = PredictionCache(client, prefix, CACHE_TTL)
+    rows = [
+        {"user_id": f"u{i}", "predicted_revenue": 1.0, "lower": 0.5, "upper": 2.0,
+         "stage": "install", "model_version": "bench", "scored_at": "2025-01-01T00:00:00+00:00",
+         "source": "stream"}
+        for i in range(keys)
+    ]  # fmt: skip
+    cache.set_many(rows)
+    started = time.process_time()
+    for _ in range(repeats):
+        cache.set_many(rows)
+    return (time.process_time() - started) / repeats / keys * 1e6
 
 
 def best_rate(args, client, settings, predictor, fields, label, cluster=None) -> float:
@@ -114,13 +133,19 @@ def main() -> None:
             client = redis.RedisCluster.from_url(cluster.url)
             label = f"cluster, {args.partitions} partitions"
             on_cluster_rate = best_rate(args, client, on_cluster, predictor, fields, label, cluster)
+            cluster_cache = cache_write_us(client, on_cluster.cache_prefix + "cpu:")
             client.close()
             single_settings = settings_for(args, "single", database_url)
             single_rate = best_rate(args, single, single_settings, predictor, fields, "single")
+            single_cache = cache_write_us(single, single_settings.cache_prefix + "cpu:")
         print(
             f"best: single Redis, 1 stream {single_rate:,.0f} events/s; Redis Cluster (3 masters),"
             f" {args.partitions} partitions {on_cluster_rate:,.0f} events/s "
             f"= {on_cluster_rate / single_rate:.2f}x (one worker process)"
+        )
+        print(
+            f"cache writes (500 users per call): single Redis {single_cache:.1f} us CPU per key, "
+            f"cluster {cluster_cache:.1f} us CPU per key"
         )
     finally:
         cluster.stop()
