@@ -34,6 +34,8 @@ from adapters.cache import PredictionCache  # noqa: E402
 from adapters.connections import WORKER, database_engine  # noqa: E402
 from adapters.partitions import PartitionedStream, StreamLayout  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
+from scorer.schema import InstallRecord  # noqa: E402
+from worker.predictions import predict_events  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
 
 
@@ -47,16 +49,12 @@ def server_cpu_seconds(cluster: LocalRedisCluster) -> float:
     return total
 
 
-def cache_write_us(client, prefix: str, keys: int = 500, repeats: int = 20) -> float:
-    """This process's CPU per key of `PredictionCache.set_many` over `keys` users (one script
-    call for all on a single Redis, one per key on a cluster)."""
+def cache_write_us(client, prefix: str, predictor, keys: int = 500, repeats: int = 20) -> float:
+    """This process's CPU per key of `PredictionCache.set_many` over `keys` users' predictions
+    (one script call for all on a single Redis, one per key on a cluster)."""
     cache = PredictionCache(client, prefix, CACHE_TTL)
-    rows = [
-        {"user_id": f"u{i}", "predicted_revenue": 1.0, "lower": 0.5, "upper": 2.0,
-         "stage": "install", "model_version": "bench", "scored_at": "2025-01-01T00:00:00+00:00",
-         "source": "stream"}
-        for i in range(keys)
-    ]  # fmt: skip
+    records = [InstallRecord(user_id=f"u{i}") for i in range(keys)]
+    rows = predict_events(predictor, records, [f"e{i}" for i in range(keys)], source="stream")
     cache.set_many(rows)
     started = time.process_time()
     for _ in range(repeats):
@@ -133,11 +131,11 @@ def main() -> None:
             client = redis.RedisCluster.from_url(cluster.url)
             label = f"cluster, {args.partitions} partitions"
             on_cluster_rate = best_rate(args, client, on_cluster, predictor, fields, label, cluster)
-            cluster_cache = cache_write_us(client, on_cluster.cache_prefix + "cpu:")
+            cluster_cache = cache_write_us(client, on_cluster.cache_prefix + "cpu:", predictor)
             client.close()
             single_settings = settings_for(args, "single", database_url)
             single_rate = best_rate(args, single, single_settings, predictor, fields, "single")
-            single_cache = cache_write_us(single, single_settings.cache_prefix + "cpu:")
+            single_cache = cache_write_us(single, single_settings.cache_prefix + "cpu:", predictor)
         print(
             f"best: single Redis, 1 stream {single_rate:,.0f} events/s; Redis Cluster (3 masters),"
             f" {args.partitions} partitions {on_cluster_rate:,.0f} events/s "
