@@ -29,7 +29,8 @@ class ModelSourceError(RuntimeError):
 
 
 def load_predictor(settings: Settings, client=None) -> LoadedModel:
-    """The Predictor named by the settings and a description of its source.
+    """The Predictor named by the settings (with their ANOMALOUS_COUNTRY_POLICY) and a
+    description of its source.
 
     Args:
         client: an MlflowClient to use instead of one on MLFLOW_TRACKING_URI (tests).
@@ -37,7 +38,7 @@ def load_predictor(settings: Settings, client=None) -> LoadedModel:
     from scorer.predictor import Predictor
 
     if not settings.model_uri:
-        predictor = Predictor.load(settings.model_dir)
+        predictor = Predictor.load(settings.model_dir, settings.anomalous_country_policy)
         source = {"kind": "directory", "path": str(Path(settings.model_dir).resolve())}
         log.info("model %s loaded from %s", predictor.version, source["path"])
         return LoadedModel(predictor, source)
@@ -56,7 +57,7 @@ def load_predictor(settings: Settings, client=None) -> LoadedModel:
     except Exception as error:
         where = registry.redact(settings.mlflow_tracking_uri)
         raise ModelSourceError(f"cannot load {settings.model_uri} from {where}: {error}") from error
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, settings.anomalous_country_policy)
     if bundle.model_version and bundle.model_version != predictor.version:
         raise ModelSourceError(
             f"{settings.model_uri} (version {bundle.version}) is registered as model "

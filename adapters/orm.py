@@ -1,7 +1,8 @@
 """The `predictions` table: one row per prediction, from the API, the stream or a batch job.
 
-Its columns are the ROW view of `scorer.prediction.Prediction`; the frozen migration 0001 created
-the same table (tests/adapters/test_prediction_views.py compares them).
+Its columns are the ROW view of `scorer.prediction.Prediction`; the frozen migrations (0001 made
+the table, 0002 added the flags) made the same table (tests/adapters/test_prediction_views.py
+compares them).
 
 Types have SQLite variants (JSON for JSONB, INTEGER primary key) so the same metadata serves
 Postgres in production and SQLite in the embedded mode and the unit tests.
@@ -41,6 +42,7 @@ COLUMN_TYPES = {
     str: Text,
     float: Double,
     dict: JSON().with_variant(JSONB, "postgresql"),
+    list: JSON().with_variant(JSONB, "postgresql"),
     datetime: DateTime(timezone=True),
 }
 """The column type of each kind of prediction value."""

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scorer.flags import COUNTRY_POLICIES, COUNTRY_POLICY_HELP, FLAG_BY_DEFAULT
+
 
 class Settings(BaseSettings):
     """Every environment variable of the service, with its default."""
@@ -96,6 +98,9 @@ class Settings(BaseSettings):
     )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
+    anomalous_country_policy: Literal[COUNTRY_POLICIES] = Field(
+        FLAG_BY_DEFAULT, description=COUNTRY_POLICY_HELP
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -80,6 +80,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 _TIMES = names_of(datetime)
 _JSON = names_of(dict)
+_LISTS = names_of(list)
 _FLOAT_COLUMNS = names_of(float)
 
 
@@ -90,6 +91,9 @@ def _row(prediction: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     for name in _JSON:
         if row[name] is None:
             row[name] = {}
+    for name in _LISTS:
+        if row[name] is None:
+            row[name] = []
     return row
 
 

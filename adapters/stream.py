@@ -121,6 +121,7 @@ SCORED_NUMBERS = names_of(float, View.STREAM)
 """Payload values that must be finite numbers."""
 _NOW = names_of(datetime, View.STREAM)
 _JSON = names_of(dict, View.STREAM)
+_LISTS = names_of(list, View.STREAM)
 
 
 def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
@@ -142,6 +143,8 @@ def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
         body[name] = value
     for name in _JSON:
         body[name] = body[name] or {}
+    for name in _LISTS:
+        body[name] = body[name] or []
     for name in _NOW:
         if body[name] is None:
             body[name] = datetime.now(UTC)
@@ -179,6 +182,13 @@ def _object(body: Mapping[str, Any], name: str) -> dict:
     return value
 
 
+def _texts(body: Mapping[str, Any], name: str) -> list:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise StreamDecodeError(f"{name}: not a JSON array of strings")
+    return value
+
+
 def _timestamp(body: Mapping[str, Any], name: str) -> datetime:
     try:
         value = datetime.fromisoformat(_required_text(body, name))
@@ -187,7 +197,13 @@ def _timestamp(body: Mapping[str, Any], name: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-_DECODERS = {str: _required_text, float: _number, dict: _object, datetime: _timestamp}
+_DECODERS = {
+    str: _required_text,
+    float: _number,
+    dict: _object,
+    list: _texts,
+    datetime: _timestamp,
+}
 """How each kind of payload value is read and checked."""
 
 
@@ -203,7 +219,7 @@ def _decoder(info: DeclaredField):
 
     def one_of(body: Mapping[str, Any], name: str):
         value = read(body, name)
-        if value not in choices:
+        if any(item not in choices for item in (value if info.type is list else [value])):
             raise StreamDecodeError(f"{name}: must be one of {', '.join(choices)}")
         return value
 

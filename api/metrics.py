@@ -1,4 +1,5 @@
-"""Prometheus metrics of the API: requests, latency, predictions by stage, stream publishing.
+"""Prometheus metrics of the API: requests, latency, predictions by stage and by flag, stream
+publishing.
 
 Under gunicorn (`python -m api`) every worker process writes its values to the directory named by
 PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up across processes; without that variable
@@ -19,6 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client import values as prometheus_values
 
+from scorer.flags import FLAGS
 from scorer.schema import STAGES
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -58,6 +60,13 @@ class ApiMetrics:
             "api_predictions_total", "Predictions made, by stage.", ["stage"], registry=registry
         )
         self.predictions_by_stage = {stage: self.predictions.labels(stage) for stage in STAGES}
+        self.flags = Counter(
+            "api_prediction_flags_total",
+            "Predictions made, by anomaly flag (one with two flags counts under both).",
+            ["flag"],
+            registry=registry,
+        )
+        self.predictions_by_flag = {flag: self.flags.labels(flag) for flag in FLAGS}
         self.published = Counter(
             "api_stream_published_total",
             "Scored-stream entries written to Redis.",

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_result
 
 from adapters.connections import PUBLISH_WAIT
-from adapters.partitions import PartitionedStream, StreamLayout
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,14 @@ from adapters import connections
 from adapters.cache import PredictionCache
 from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
-from adapters.partitions import PartitionedStream, StreamLayout
 from adapters.settings import Settings
 from adapters.store import PredictionStore
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
 from api.scoring import scored_entry, user_of
+from scorer.prediction import FLAGS_FIELD
+from scorer.predictor import PredictorLike
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class MetricsCounters(PublishCounters):
 @dataclass
 class Services:
     settings: Settings
-    predictor: Any  # scorer.predictor.Predictor, or a test double with the same interface
+    predictor: PredictorLike
     model_source: dict[str, Any]  # where the model came from (adapters.model_source)
     redis: Any
     engine: Engine
@@ -65,8 +67,11 @@ class Services:
 
     def count_predictions(self, answers: list[dict]) -> None:
         by_stage = self.metrics.predictions_by_stage
+        by_flag = self.metrics.predictions_by_flag
         for answer in answers:
             by_stage[answer["stage"]].inc()
+            for flag in answer[FLAGS_FIELD]:
+                by_flag[flag].inc()
 
     def connect_thread(self) -> None:
         """Open the calling thread's cache connection now (best effort: a Redis that is down

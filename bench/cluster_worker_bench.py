@@ -3,7 +3,7 @@ single Redis with one stream, in the same run.
 
     .venv/bin/python bench/cluster_worker_bench.py [--events 20000] [--rounds 3] [--partitions 2]
 
-Starts a Redis Cluster of 3 masters and 3 replicas on private ports (tests/local_cluster.py),
+Starts a Redis Cluster of 3 masters and 3 replicas on private ports (tests/support/local_cluster.py),
 fills a backlog of install events spread over `--partitions` partitions by user, and times one
 `StreamWorker.run` with the real model over it; then the same over the machine's Redis (one
 stream, today's names). Each round uses fresh keys and an emptied table. It also prints the
@@ -27,16 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from local_cluster import LocalRedisCluster  # noqa: E402
 from worker_bench import CACHE_TTL, bench_services, events, settings_for, timed  # noqa: E402
 
 from adapters.cache import PredictionCache  # noqa: E402
 from adapters.connections import WORKER, database_engine  # noqa: E402
-from adapters.partitions import PartitionedStream, StreamLayout  # noqa: E402
+from adapters.stream_partitions import PartitionedStream, StreamLayout  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
 from worker.predictions import predict_events  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
+
+from support.local_cluster import LocalRedisCluster  # noqa: E402
 
 
 def server_cpu_seconds(cluster: LocalRedisCluster) -> float:

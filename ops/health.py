@@ -17,8 +17,8 @@ import urllib.request
 import click
 
 from adapters import connections
-from adapters.partitions import StreamLayout
 from adapters.settings import Settings
+from adapters.stream_partitions import StreamLayout
 
 TIMEOUT_SECONDS = 3.0
 

@@ -168,9 +168,9 @@ def _prediction(api: Api, user: str) -> dict | None:
 
 def _push_event(redis_url: str, user_id: str, event_id: str) -> None:
     from adapters import connections
-    from adapters.partitions import PartitionedStream, StreamLayout
     from adapters.settings import Settings
     from adapters.stream import encode_install_event
+    from adapters.stream_partitions import PartitionedStream, StreamLayout
 
     settings = Settings(redis_url=redis_url)
     client = connections.redis_client(settings, connections.COMMAND)

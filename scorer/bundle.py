@@ -21,20 +21,21 @@ from .coverage import card_entry, segment_coverage
 from .data import file_sha256, read_records
 from .evaluate import SUBSETS, cross_validate, predict_both_stages, stage_metrics
 from .features import EVENTS_FEATURES, INSTALL_FEATURES
-from .prediction import View, view_fields
+from .flags import FLAG_SEPARATOR
+from .prediction import FLAGS_FIELD, View, view_fields
 from .predictor import Estimate, Predictor
 from .quality import rate_anomalies
-from .schema import STAGE_EVENTS, STAGE_INSTALL, TARGET
+from .schema import EVENT_WINDOW_DAYS, STAGE_EVENTS, STAGE_INSTALL, TARGET
 from .train import TrainingConfig, fit_predictor
 
 LIBRARIES = ("xgboost-cpu", "numpy", "pandas", "scikit-learn", "scipy")
 PREDICT_CHUNK = 100_000
 CSV_FIELDS = view_fields(View.CSV)
 CV_FOLDS = 5
-EVENT_COUNTS_WINDOW = (
-    "event_1, event_2 and event_3 must be counted over the same first 7 days after install as "
-    "the revenue (revenue is close to rate x (event_2 + event_3)); counts of a shorter window, "
-    "such as day 1 only, give an under-prediction that the answer does not mark"
+EVENT_WINDOW = (
+    f"event_1, event_2 and event_3 must be counted over the same first {EVENT_WINDOW_DAYS} days "
+    "after install as the revenue (revenue is close to rate x (event_2 + event_3)); counts of a "
+    "shorter window, such as day 1 only, give an under-prediction that the answer does not mark"
 )
 """What the early-events stage assumes of its inputs, as the model card states it."""
 
@@ -49,9 +50,16 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
+BUNDLE_FORMAT = 2
+"""What a bundle holds, bumped whenever that changes with the same data and settings (1: ratio
+intervals per stage x platform; 2: Mondrian intervals per segment and the training domain that
+the flags read), so that two different bundles never share a version."""
+
+
 def model_version(data_sha256: str, config: TrainingConfig) -> str:
-    """Deterministic id: the same data and settings give the same version."""
-    digest = hashlib.sha256((data_sha256 + json.dumps(config.to_dict(), sort_keys=True)).encode())
+    """Deterministic id: the same data, settings and bundle format give the same version."""
+    settings = json.dumps(config.to_dict(), sort_keys=True)
+    digest = hashlib.sha256(f"{data_sha256}{settings}{BUNDLE_FORMAT}".encode())
     return f"d7-{digest.hexdigest()[:12]}"
 
 
@@ -87,7 +95,7 @@ def train_bundle(
             STAGE_INSTALL: "attributes only (no event counts)",
             STAGE_EVENTS: "attributes and event counts (event_2 known)",
         },
-        "event_counts_window": EVENT_COUNTS_WINDOW,
+        "event_window": EVENT_WINDOW,
         "anomalous_countries": anomalous,
         "cv": {
             "protocol": f"{CV_FOLDS}-fold x {repeats} repeated stratified CV, seed {config.seed}",
@@ -115,7 +123,7 @@ def predict_file(
     model: str | Path, data: str | Path, out: str | Path, progress: bool = True
 ) -> int:
     """Write the CSV view of a prediction (`user_id,predicted_revenue,lower,upper,stage,
-    model_version`) for every input row."""
+    model_version,flags`, the flags joined by `|`) for every input row."""
     predictor = Predictor.load(model)
     frame = read_records(data)
     parts = []
@@ -127,6 +135,7 @@ def predict_file(
     predicted = pd.concat(parts) if parts else pd.DataFrame(columns=Estimate._fields)
     columns = {name: predicted[name].to_numpy() for name in Estimate._fields}
     columns.update(user_id=frame["user_id"].to_numpy(), model_version=predictor.version)
+    columns[FLAGS_FIELD] = [FLAG_SEPARATOR.join(flags) for flags in columns[FLAGS_FIELD]]
     result = pd.DataFrame({info.public(View.CSV): columns[info.name] for info in CSV_FIELDS})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypedDict, Union, get_args, get_orig
 from pydantic import BaseModel, create_model
 from pydantic import Field as ModelField
 
+from .flags import FLAG_SEPARATOR, FLAGS, describe_flags
 from .schema import STAGES
 
 SOURCES = ("api", "stream", "batch")
@@ -70,7 +71,7 @@ class Prediction(TypedDict):
             "Id of the event the prediction answers: the install event's id (stream, batch jobs)"
             " or, for /predict, the request id (`<id>:<index>` inside a batch).",
             STORED | {View.ANSWER},
-            shown_at=8,
+            shown_at=9,
             renamed=MappingProxyType({View.ANSWER: "request_id"}),
             key=True,
         ),
@@ -89,7 +90,7 @@ class Prediction(TypedDict):
         Spec(
             "api, stream or batch: which path made it.",
             STORED | {View.CACHE},
-            shown_at=7,
+            shown_at=8,
             choices=SOURCES,
         ),
     ]
@@ -132,9 +133,19 @@ class Prediction(TypedDict):
         Spec(
             "When the prediction was made (ISO 8601).",
             STORED | {View.CACHE},
-            shown_at=6,
+            shown_at=7,
             renamed=MappingProxyType({View.CACHE: "scored_at"}),
             defaults_to_now=True,
+        ),
+    ]
+    flags: Annotated[
+        list[str],
+        Spec(
+            "Anomaly flags: why the value must not be taken as is (empty when none). In the CSV"
+            f" the codes are joined by `{FLAG_SEPARATOR}`.\n" + describe_flags(),
+            EVERYWHERE,
+            shown_at=6,
+            choices=tuple(map(str, FLAGS)),
         ),
     ]
 
@@ -190,6 +201,8 @@ def names_of(value_type: type, view: View = View.ROW) -> tuple[str, ...]:
 
 KEY = next(info.name for info in FIELDS if info.spec.key)
 """The idempotency key's name."""
+FLAGS_FIELD = names_of(list)[0]
+"""The name of the list of anomaly flags."""
 DEFAULTS_TO_NOW = tuple(info.name for info in FIELDS if info.spec.defaults_to_now)
 MADE_AT = DEFAULTS_TO_NOW[0]
 """The name of the time the prediction was made (a user's predictions are cached in its order)."""
@@ -250,7 +263,9 @@ def view_builder(
 
 
 def _model_type(info: DeclaredField, view: View) -> Any:
-    if info.spec.choices is not None:
+    if info.type is list:
+        value_type: Any = list[Literal[info.spec.choices] if info.spec.choices else str]
+    elif info.spec.choices is not None:
         value_type: Any = Literal[info.spec.choices]
     elif info.type is datetime:
         value_type = str  # public views carry ISO 8601 text

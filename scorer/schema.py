@@ -31,6 +31,11 @@ class Column:
     description: str = ""
 
 
+EVENT_WINDOW_DAYS = 7
+"""Event counts must cover the user's first this many days after install: the window the revenue
+(the target) covers. Counts over fewer days make the early-events stage under-predict."""
+_WINDOW = f"over the user's first {EVENT_WINDOW_DAYS} days after install"
+
 COLUMNS: tuple[Column, ...] = (
     Column("user_id", "text", 64, "Anonymised user id; optional for /predict."),
     Column("country", "text", 64, "ISO-3166 alpha-2 country code, any casing."),
@@ -39,9 +44,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("platform", "text", 32, "Android or iOS, any casing."),
     Column("device_family", "text", 128, "Device model family."),
     Column("os_version", "text", 32, "OS version such as 10, 14.4 or 8.0.0."),
-    Column("event_1", "count", 0, "Count of in-game event 1 (absent at install)."),
-    Column("event_2", "count", 0, "Count of in-game event 2 (absent at install)."),
-    Column("event_3", "count", 0, "Count of in-game event 3 (may be unknown)."),
+    Column("event_1", "count", 0, f"Count of in-game event 1 {_WINDOW} (absent at install)."),
+    Column("event_2", "count", 0, f"Count of in-game event 2 {_WINDOW} (absent at install)."),
+    Column("event_3", "count", 0, f"Count of in-game event 3 {_WINDOW} (may be unknown)."),
 )
 """Every column of an install record, in the order of the data file."""
 
@@ -97,7 +102,7 @@ def _check_count(value: float | None) -> float | None:
     if value < 0:
         raise ValueError("must be >= 0")
     if value > MAX_COUNT:
-        raise ValueError(f"must be <= {MAX_COUNT:,} (events in 7 days)")
+        raise ValueError(f"must be <= {MAX_COUNT:,} (events in {EVENT_WINDOW_DAYS} days)")
     return value
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
+from .domain import TrainingDomain
 from .features import EVENTS_FEATURES, INSTALL_FEATURES, MONOTONE_INCREASING, FeaturePipeline
 from .intervals import MondrianIntervals
 from .predictor import MEAN, Predictor
@@ -141,7 +142,7 @@ def fit_models(
             INSTALL_FEATURES,
         ),
     }
-    return Predictor(pipeline, boosters)
+    return Predictor(pipeline, boosters, domain=TrainingDomain.fit(frame))
 
 
 def out_of_fold(

@@ -121,7 +121,7 @@ def migrate(wait: float) -> None:
 def push(path: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool) -> None:
     """Push install records from a CSV onto the install-events stream."""
     from adapters import connections
-    from adapters.partitions import PartitionedStream, StreamLayout
+    from adapters.stream_partitions import PartitionedStream, StreamLayout
     from worker.push import push_csv
 
     settings = _settings()

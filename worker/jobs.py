@@ -29,17 +29,22 @@ MAX_INVALID_EXAMPLES = 20
 
 
 @cache
-def predictor_for(model_dir: str, model_uri: str | None = None):
-    """One Predictor per process and bundle (MODEL_URI wins over MODEL_DIR when set); loaded by
-    the rq parent before it forks jobs."""
-    return load_predictor(Settings(model_dir=model_dir, model_uri=model_uri)).predictor
+def predictor_for(model_dir: str, model_uri: str | None = None, policy: str | None = None):
+    """One Predictor per process, bundle and anomalous-country policy (MODEL_URI wins over
+    MODEL_DIR when set); loaded by the rq parent before it forks jobs."""
+    settings = Settings(model_dir=model_dir, model_uri=model_uri)
+    if policy is not None:
+        settings = settings.model_copy(update={"anomalous_country_policy": policy})
+    return load_predictor(settings).predictor
 
 
 def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
     """Score, persist and cache `records`; returns the counts (also kept in job.meta)."""
     job = get_current_job()
     settings = Settings()
-    predictor = predictor_for(settings.model_dir, settings.model_uri)
+    predictor = predictor_for(
+        settings.model_dir, settings.model_uri, settings.anomalous_country_policy
+    )
     cache_ = PredictionCache(
         connections.redis_client(settings, connections.JOBS),  # not rq's: RQ_REDIS_URL may differ
         settings.cache_prefix,
@@ -82,7 +87,7 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
 
 def run_rq_worker(settings: Settings, burst: bool = False, max_jobs=None) -> bool:
     """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked."""
-    predictor_for(settings.model_dir, settings.model_uri)
+    predictor_for(settings.model_dir, settings.model_uri, settings.anomalous_country_policy)
     connection = connections.rq_connection(settings, connections.JOBS)
     worker = Worker([batch_queue(connection, settings.rq_queue)], connection=connection)
     return worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level="INFO")

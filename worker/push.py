@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adapters.partitions import PartitionedStream, StreamLayout
 from adapters.stream import EventStream, encode_install_event
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from scorer.schema import RECORD_COLUMNS
 
 PACED_BATCHES_PER_SECOND = 20

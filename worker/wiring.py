@@ -7,9 +7,9 @@ import redis
 from adapters import connections
 from adapters.cache import PredictionCache
 from adapters.model_source import load_predictor
-from adapters.partitions import PartitionedStream, StreamLayout
 from adapters.settings import Settings
 from adapters.store import PredictionStore
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from worker.consumer import StreamWorker, default_consumer_name
 from worker.handler import BatchHandler
 

@@ -19,6 +19,7 @@ def prediction(user_id, revenue=1.5, **extra):
         "upper": 3.0,
         "stage": "install",
         "model_version": "v1",
+        "flags": [],
         "scored_at": "2025-01-02T03:04:05+00:00",
         "source": "stream",
         **extra,

@@ -1,9 +1,12 @@
-import pytest
+import json
+
 import sqlalchemy
+from alembic import command
 
-from adapters.migrations import current_revision, upgrade_database
+from adapters.migrations import alembic_config, current_revision, upgrade_database
 
-EXPECTED_COLUMNS = {
+HEAD = "0002"
+FIRST_COLUMNS = {
     "id",
     "event_id",
     "user_id",
@@ -16,9 +19,10 @@ EXPECTED_COLUMNS = {
     "model_version",
     "created_at",
 }
+EXPECTED_COLUMNS = FIRST_COLUMNS | {"flags"}
 
 
-def check_schema(url):
+def check_schema(url, expected=EXPECTED_COLUMNS):
     engine = sqlalchemy.create_engine(url)
     try:
         inspector = sqlalchemy.inspect(engine)
@@ -29,7 +33,7 @@ def check_schema(url):
         unique = inspector.get_unique_constraints("predictions")
     finally:
         engine.dispose()
-    assert set(columns) == EXPECTED_COLUMNS
+    assert set(columns) == expected
     assert columns["user_id"]["nullable"] and not columns["event_id"]["nullable"]
     assert indexes["ix_predictions_created_at"] == ["created_at"]
     assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
@@ -41,25 +45,23 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert current_revision(url) is None
     upgrade_database(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
     check_schema(url)
     upgrade_database(url)  # already current: nothing to do, no error
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
-@pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
     columns = check_schema(empty_database_url)
     assert columns["input"]["type"].__class__.__name__ == "JSONB"
     assert columns["id"]["type"].__class__.__name__ == "BIGINT"
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
 
 
-@pytest.mark.integration
 def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_admin):
     upgrade_database(empty_database_url)
     with postgres_admin.connect() as connection:
@@ -76,3 +78,59 @@ def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_
     schema = empty_database_url.split("search_path%3D")[-1]
     assert schema in schemas
     assert "public" not in schemas
+
+
+def _insert_at_first_revision(engine, event_id: str) -> None:
+    """A row as a writer of revision 0001 made it (no flags)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
+                " predicted_revenue, lower, upper, model_version)"
+                " VALUES (:event_id, 'u1', 'stream', 'install', :input, 1.5, 0.5, 3.0, 'v1')"
+            ),
+            {"event_id": event_id, "input": json.dumps({"country": "pe"})},
+        )
+
+
+def _rows(engine) -> dict[str, dict]:
+    with engine.connect() as connection:
+        found = connection.execute(sqlalchemy.text("SELECT * FROM predictions")).mappings()
+        rows = {row["event_id"]: dict(row) for row in found}
+    for row in rows.values():  # SQLite hands JSON back as text
+        for name in ("input", "flags"):
+            if isinstance(row.get(name), str):
+                row[name] = json.loads(row[name])
+    return rows
+
+
+def check_flags_migration(url) -> None:
+    """0002 up: old rows keep their values and get no flags; down: rows kept, flags gone."""
+    upgrade_database(url, "0001")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        _insert_at_first_revision(engine, "old")
+        upgrade_database(url)
+        assert current_revision(url) == HEAD
+        check_schema(url)
+        rows = _rows(engine)
+        assert rows["old"]["flags"] == [] and rows["old"]["input"] == {"country": "pe"}
+        assert rows["old"]["predicted_revenue"] == 1.5
+        _insert_at_first_revision(engine, "old-writer")  # during a rolling deploy
+        assert _rows(engine)["old-writer"]["flags"] == []
+        command.downgrade(alembic_config(url), "0001")
+        assert current_revision(url) == "0001"
+        check_schema(url, FIRST_COLUMNS)
+        rows = _rows(engine)
+        assert sorted(rows) == ["old", "old-writer"] and "flags" not in rows["old"]
+        assert rows["old"]["input"] == {"country": "pe"}
+    finally:
+        engine.dispose()
+
+
+def test_flags_migration_up_and_down_on_sqlite_keeps_rows(tmp_path):
+    check_flags_migration(f"sqlite:///{tmp_path / 'flags.db'}")
+
+
+def test_flags_migration_up_and_down_on_postgres_keeps_rows(empty_database_url):
+    check_flags_migration(empty_database_url)

@@ -38,12 +38,14 @@ PREDICTION = make_prediction(
     upper=4.0,
     model_version="v1",
     created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    flags=["anomalous_country_rate", "unseen_os_version"],
 )
 ROW_FIELDS = view_fields(View.ROW)
 SQL_TYPES = {
     str: sqlalchemy.Text,
     float: sqlalchemy.Double,
     dict: sqlalchemy.JSON,
+    list: sqlalchemy.JSON,
     datetime: sqlalchemy.DateTime,
 }
 
@@ -93,7 +95,8 @@ def test_stream_payload_bytes_are_unchanged():
     assert encode_scored(PREDICTION)["prediction"] == (
         b'{"event_id":"req-1:0","user_id":"u1","source":"api","stage":"early_events",'
         b'"input":{"country":"us","event_2":3.0},"predicted_revenue":1.25,"lower":0.1,'
-        b'"upper":4.0,"model_version":"v1","created_at":"2025-01-02T03:04:05+00:00"}'
+        b'"upper":4.0,"model_version":"v1","created_at":"2025-01-02T03:04:05+00:00",'
+        b'"flags":["anomalous_country_rate","unseen_os_version"]}'
     )
 
 
@@ -119,8 +122,15 @@ def test_stream_decoding_names_each_required_field_when_it_is_missing(info):
     ids=lambda info: info.name,
 )
 def test_stream_decoding_names_a_field_outside_its_choices(info):
+    outside = ["elsewhere"] if info.type is list else "elsewhere"
     with pytest.raises(StreamDecodeError, match=f"^{info.name}: must be one of"):
-        decode_scored(_payload(**{info.name: "elsewhere"}))
+        decode_scored(_payload(**{info.name: outside}))
+
+
+def test_stream_decoding_names_a_list_field_that_is_not_a_list_of_strings():
+    for bad in ("anomalous_country_rate", [1], {"a": 1}):
+        with pytest.raises(StreamDecodeError, match="^flags: not a JSON array of strings"):
+            decode_scored(_payload(flags=bad))
 
 
 def test_cache_value_is_the_cache_view_and_its_bytes_are_unchanged():
@@ -131,8 +141,9 @@ def test_cache_value_is_the_cache_view_and_its_bytes_are_unchanged():
             assert value[info.public(View.CACHE)] == PREDICTION[info.name], info.name
     assert orjson.dumps(value) == (
         b'{"user_id":"u1","predicted_revenue":1.25,"lower":0.1,"upper":4.0,'
-        b'"stage":"early_events","model_version":"v1","scored_at":"2025-01-02T03:04:05+00:00",'
-        b'"source":"api"}'
+        b'"stage":"early_events","model_version":"v1",'
+        b'"flags":["anomalous_country_rate","unseen_os_version"],'
+        b'"scored_at":"2025-01-02T03:04:05+00:00","source":"api"}'
     )
     assert cache_value(value) == value  # a value already in cached form stays as it is
 

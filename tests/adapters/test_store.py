@@ -21,6 +21,7 @@ def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream"):
         "upper": 2.0,
         "model_version": "v1",
         "created_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+        "flags": ["unseen_region"],
     }
 
 
@@ -127,7 +128,6 @@ def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, 
     empty.engine.dispose()
 
 
-@pytest.mark.integration
 def test_postgres_keeps_non_finite_bounds_and_big_integers(database_url):
     """JSON has no NaN or Infinity and orjson stops at 64-bit integers: both still insert."""
     engine = make_engine(database_url)

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.partitions import StreamLayout
 from adapters.stream import (
     EventStream,
     StreamDecodeError,
@@ -16,6 +15,7 @@ from adapters.stream import (
     is_cluster,
     read_groups,
 )
+from adapters.stream_partitions import StreamLayout
 from scorer.schema import RECORD_COLUMNS, InstallRecord
 
 BACKENDS = [
@@ -50,6 +50,7 @@ def scored(event_id="req-1:0", **extra):
         "upper": 4.0,
         "model_version": "v1",
         "created_at": "2025-01-02T03:04:05+00:00",
+        "flags": [],
         **extra,
     }
 
@@ -206,7 +207,6 @@ def test_dead_letter_keeps_fields_adds_error_and_acks(client):
     assert stream.delivery_counts("g", [bad, good]) == {good: 1}
 
 
-@pytest.mark.integration
 def test_trim_consumed_keeps_everything_still_pending_or_unread(redis_client):
     stream = EventStream(redis_client, "s", maxlen=None)
     stream.ensure_group("g")
@@ -221,7 +221,6 @@ def test_trim_consumed_keeps_everything_still_pending_or_unread(redis_client):
     assert len(remaining) < 1000
 
 
-@pytest.mark.integration
 def test_read_group_returns_trimmed_pending_entries_without_fields(redis_client):
     stream = EventStream(redis_client, "s", maxlen=None)
     stream.ensure_group("g")
@@ -232,7 +231,6 @@ def test_read_group_returns_trimmed_pending_entries_without_fields(redis_client)
     assert pending[0] == (first, None)
 
 
-@pytest.mark.integration
 def test_reads_work_the_same_over_resp3(redis_url, redis_client):
     import redis
 

@@ -14,21 +14,21 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.partitions import StreamLayout
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import decode_install_event, decode_scored
+from adapters.stream_partitions import StreamLayout
 from api.app import create_app
 
-pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = str(ROOT / "models" / "d7")
+from support import paths
+from support.rows import prediction_row
+
+MODEL_DIR = str(paths.MODEL_DIR)
 RECORD = {
     "user_id": "int-1",
     "country": "es",
@@ -82,18 +82,9 @@ def partition_of(app, base: str, user_id: str) -> str:
 
 
 def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "stream",
-        "stage": "install",
-        "input": {"country": "es"},
-        "predicted_revenue": revenue,
-        "lower": revenue / 2,
-        "upper": revenue * 2,
-        "model_version": "v-pg",
-        "created_at": when,
-    }
+    return prediction_row(
+        user_id, event_id, revenue, when, input={"country": "es"}, model_version="v-pg"
+    )
 
 
 def test_cache_miss_reads_postgres_and_refills_redis(any_redis_app, database_url):
@@ -233,7 +224,12 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
     log = log_path.open("w")
     command = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        command, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        command,
+        cwd=paths.ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
     def server_log() -> str:
@@ -269,3 +265,57 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
     assert code == 0, server_log()
     published = {decode_scored(f)["event_id"] for _, f in redis_client.xrange("scored")}
     assert published == ids, server_log()
+
+
+def test_an_anomalous_country_is_flagged_in_the_answer_the_row_and_the_cache(
+    real_app, redis_client, redis_url, database_url
+):
+    from worker.wiring import build_worker
+
+    services = real_app.extensions["d7"]
+    assert "pe" in services.predictor.card["anomalous_countries"]
+    client = real_app.test_client()
+    answer = client.post("/predict", json={**RECORD, "user_id": "int-pe", "country": "pe"})
+    assert answer.get_json()["flags"] == ["anomalous_country_rate"]
+    assert services.publisher.flush()
+    settings = Settings(redis_url=redis_url, database_url=database_url, model_dir=MODEL_DIR)
+    engine = make_engine(database_url)
+    try:
+        build_worker(settings, services.predictor, redis_client, engine).run(until_empty=True)
+        [row] = [r for r in PredictionStore(engine).latest_for_users(["int-pe"])]
+    finally:
+        engine.dispose()
+    assert (
+        row["flags"] == ["anomalous_country_rate"]
+        and row["event_id"] == answer.headers["X-Request-ID"]
+    )
+    cached = client.get("/users/int-pe/prediction").get_json()
+    assert cached["flags"] == ["anomalous_country_rate"]
+    assert cached["predicted_revenue"] == pytest.approx(answer.get_json()["predicted_revenue"])
+    unseen = client.post("/predict", json={**RECORD, "country": "zz"}).get_json()
+    assert unseen["flags"] == ["unseen_country"]  # the committed bundle knows its countries
+
+
+def test_the_anomalous_country_policy_setting_changes_the_answer_and_the_flag(
+    real_app, redis_url, database_url
+):
+    from worker.jobs import predictor_for
+
+    pe_user = {**RECORD, "country": "pe"}
+    as_is = real_app.test_client().post("/predict", json=pe_user).get_json()
+    settings = Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        model_dir=MODEL_DIR,
+        anomalous_country_policy="typical_rate",
+    )
+    replacing = create_app(settings, start_publisher=False)
+    try:
+        replaced = replacing.test_client().post("/predict", json=pe_user).get_json()
+    finally:
+        replacing.extensions["d7"].close()
+    assert as_is["flags"] == ["anomalous_country_rate"]
+    assert replaced["flags"] == ["anomalous_country_rate_replaced"]
+    assert replaced["predicted_revenue"] < as_is["predicted_revenue"] / 100
+    rq_predictor = predictor_for(MODEL_DIR, None, "typical_rate")  # what the rq jobs score with
+    assert rq_predictor.anomalous_country_policy == "typical_rate"

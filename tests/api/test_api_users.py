@@ -9,6 +9,8 @@ import pytest
 
 from adapters.cache import PredictionCache
 
+from support.rows import prediction_row
+
 CACHED = {
     "user_id": "u-7",
     "predicted_revenue": 1.25,
@@ -16,24 +18,22 @@ CACHED = {
     "upper": 3.0,
     "stage": "early_events",
     "model_version": "v-cache",
+    "flags": [],
     "scored_at": "2024-05-01T10:00:00+00:00",
     "source": "stream",
 }
 
 
 def stored_row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "batch",
-        "stage": "install",
-        "input": {"country": "US"},
-        "predicted_revenue": revenue,
-        "lower": revenue / 2,
-        "upper": revenue * 2,
-        "model_version": "v-db",
-        "created_at": when,
-    }
+    return prediction_row(
+        user_id,
+        event_id,
+        revenue,
+        when,
+        source="batch",
+        model_version="v-db",
+        flags=["anomalous_country_rate"],
+    )
 
 
 @pytest.fixture

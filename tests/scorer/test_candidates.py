@@ -19,7 +19,9 @@ from scorer.features import FeaturePipeline
 from scorer.schema import TEXT_COLUMNS
 from scorer.train import fit_models
 
-COLUMNS = ["predicted_revenue", "lower", "upper", "stage"]
+pytestmark = pytest.mark.slow  # fits every candidate model
+
+COLUMNS = ["predicted_revenue", "lower", "upper", "stage", "flags"]
 
 
 def records(**columns):

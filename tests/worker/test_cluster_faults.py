@@ -7,18 +7,19 @@ import time
 
 import pytest
 import redis
-from stream_checks import (
+
+from support.streams import (
     assert_exactly_once_and_cached,
     installs,
     pending,
-    push,
+    push_installs,
     row_count,
     rows,
     synthetic_installs,
     wait_for,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow  # thousands of events through worker processes, a failover
 
 CHUNK = 20
 """Events per producer call."""
@@ -46,7 +47,7 @@ def send_until_accepted(client, settings, records, ids, deadline_seconds=30.0) -
     deadline = time.monotonic() + deadline_seconds
     while True:
         try:
-            push(client, settings, records, ids)
+            push_installs(client, settings, records, ids)
             return
         except redis.RedisError:
             if time.monotonic() > deadline:
@@ -109,7 +110,7 @@ def test_three_workers_one_killed_every_event_scored_once(
         return names >= {b"w0", b"w1", b"w2"}
 
     wait_for(reading, 60, "three workers reading")
-    push(client, settings, records, ids)
+    push_installs(client, settings, records, ids)
     wait_for(lambda: row_count(settings.database_url) >= 300, 60, "300 rows")
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait(timeout=10)

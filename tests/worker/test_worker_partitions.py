@@ -1,9 +1,9 @@
 """The worker on partitioned streams (fakeredis): every partition consumed, dead letters kept
 per partition."""
 
-from stream_checks import installs, pending, push, rows, synthetic_installs
+from adapters.stream_partitions import StreamLayout
 
-from adapters.partitions import StreamLayout
+from support.streams import installs, pending, push_installs, rows, synthetic_installs
 
 
 def test_every_partition_is_consumed_and_poison_is_dead_lettered_in_its_partition(
@@ -11,7 +11,7 @@ def test_every_partition_is_consumed_and_poison_is_dead_lettered_in_its_partitio
 ):
     settings = unit_settings.model_copy(update={"stream_partitions": 3, "max_deliveries": 1})
     records = synthetic_installs(120, seed=41)
-    push(fake_redis, settings, records, [f"e{i}" for i in range(120)])
+    push_installs(fake_redis, settings, records, [f"e{i}" for i in range(120)])
     streams = installs(fake_redis, settings)
     assert all(partition.length() > 0 for partition in streams.partitions)
     poisoned = streams.for_user(records[0]["user_id"])

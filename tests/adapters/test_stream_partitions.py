@@ -1,7 +1,7 @@
 import pytest
 
-from adapters.partitions import PartitionedStream, StreamLayout
 from adapters.settings import Settings
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 
 
 def test_one_partition_on_a_single_redis_keeps_the_plain_names():

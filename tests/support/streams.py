@@ -1,5 +1,6 @@
-"""What the integration tests of the worker check: every event exactly once in Postgres, every
-user's latest persisted prediction in the cache, nothing left pending; and how they wait."""
+"""Install events for the worker tests and what the tests check of the worker: every event
+exactly once in Postgres, every user's latest persisted prediction in the cache, nothing left
+pending; and how they wait."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import time
 import sqlalchemy
 
 from adapters.cache import PredictionCache
-from adapters.partitions import PartitionedStream, StreamLayout
 from adapters.stream import encode_install_event
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from scorer.synth import synthetic_records
 
 
@@ -22,14 +23,30 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
+def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
+    """A small install record (US, iOS, Organic) with the given counts and extra fields."""
+    record = {
+        "user_id": user_id,
+        "country": "US",
+        "platform": "iOS",
+        "source": "Organic",
+        "event_1": event_1,
+        "event_2": event_2,
+    }
+    record.update(extra)
+    return record
+
+
 def installs(client, settings) -> PartitionedStream:
     """Every partition of the install-events stream of `settings`."""
     layout = StreamLayout.of(settings)
     return PartitionedStream(client, settings.installs_stream, layout, settings.stream_maxlen)
 
 
-def push(client, settings, records, event_ids) -> list[str]:
-    """Append install events, each to its user's partition, as producers do."""
+def push_installs(client, settings, records, event_ids=None) -> list[str]:
+    """Append `records` to the install-events stream, each to its user's partition as producers
+    do (optional idempotency keys); their entry ids."""
+    event_ids = event_ids or [None] * len(records)
     return installs(client, settings).append_many(
         (record["user_id"], encode_install_event(record, event_id=event_id))
         for record, event_id in zip(records, event_ids, strict=True)
