@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         "(statement_timeout; 0: no limit). Past it the batch is retried, so a stuck commit "
         "cannot keep the worker from stopping.",
     )
+    heartbeat_dir: str = Field(
+        str(Path(tempfile.gettempdir()) / "d7-revenue-heartbeats"),
+        description="Where the stream and rq workers touch their heartbeat files, which the "
+        "container health checks read (`python -m ops health worker | rq`).",
+    )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
     anomalous_country_policy: Literal[COUNTRY_POLICIES] = Field(

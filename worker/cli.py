@@ -52,11 +52,13 @@ def _settings() -> Settings:
 @click.option("--no-pipeline", is_flag=True, help="Commit each batch before reading the next.")
 def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pipeline: bool):
     """Consume the install-events and scored streams (the default command)."""
+    from adapters.heartbeat import Heartbeat
     from worker.wiring import build_worker
 
     settings = _settings()
     worker = build_worker(settings, consumer=consumer)
     worker.pipelined = not no_pipeline
+    worker.heartbeat = Heartbeat.of(settings, "worker")  # read by `python -m ops health worker`
     worker.install_signal_handlers()
     if os.environ.get(KILL_AFTER_COMMITS_ENV):
         commits = int(os.environ[KILL_AFTER_COMMITS_ENV])
