@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         description="Where the stream and rq workers touch their heartbeat files, which the "
         "container health checks read (`python -m ops health worker | rq`).",
     )
+    retention_days: int = Field(
+        90,
+        gt=0,
+        description="Days of predictions kept in Postgres, by event time: older daily "
+        "partitions are dropped (`python -m worker partitions`, and the stream worker hourly).",
+    )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
     anomalous_country_policy: Literal[COUNTRY_POLICIES] = Field(

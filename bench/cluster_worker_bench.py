@@ -27,10 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from worker_bench import CACHE_TTL, bench_services, events, settings_for, timed  # noqa: E402
+from worker_bench import (  # noqa: E402
+    CACHE_TTL,
+    bench_services,
+    database_engine,
+    events,
+    settings_for,
+    timed,
+)
 
 from adapters.cache import PredictionCache  # noqa: E402
-from adapters.connections import WORKER, database_engine  # noqa: E402
 from adapters.stream_partitions import PartitionedStream, StreamLayout  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
@@ -65,7 +71,7 @@ def cache_write_us(client, prefix: str, predictor, keys: int = 500, repeats: int
 
 def best_rate(args, client, settings, predictor, fields, label, cluster=None) -> float:
     """Best events/s of `--rounds` runs of the worker over a backlog of `fields`."""
-    engine = database_engine(settings, WORKER)
+    engine = database_engine(settings)
     best = 0.0
     for round_ in range(args.rounds):
         part = settings.model_copy(

@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.connections import WORKER, database_engine  # noqa: E402
+from adapters import connections  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.stream import encode_install_event  # noqa: E402
@@ -50,6 +50,11 @@ from scorer.synth import synthetic_records  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
 
 CACHE_TTL = 3600
+
+
+def database_engine(settings: Settings):
+    """The engine the stream worker builds for `settings`."""
+    return connections.database_engine(settings, connections.WORKER)
 
 
 def events(count: int, users: int | None = None, seed: int = 7) -> list[dict[str, str]]:
@@ -132,7 +137,7 @@ def throughput(args, client, settings, dsn, schema, predictor) -> tuple[float, f
     fields = events(args.events)
     best_floor = best_worker = 0.0
     ratios = []
-    engine = database_engine(settings, WORKER)
+    engine = database_engine(settings)
     gc.collect()
     gc.freeze()  # as `python -m worker run` does; the floor runs in this process too
     for round_ in range(args.rounds):

@@ -24,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from worker_bench import bench_services, events, fill, settings_for  # noqa: E402
+from worker_bench import bench_services, database_engine, events, fill, settings_for  # noqa: E402
 
-from adapters.connections import WORKER, database_engine  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
 
@@ -127,7 +126,7 @@ def main() -> None:
                 settings.consumer_group,
                 events(size * (args.batches + 3), seed=size),
             )
-            engine = database_engine(settings, WORKER)
+            engine = database_engine(settings)
             worker = build_worker(settings, predictor, client, engine, consumer="stages")
             watch = measure(worker, size, args.batches)
             engine.dispose()

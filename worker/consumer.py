@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from tenacity import Retrying, retry_if_exception
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 30.0
 """How often streams are trimmed of acknowledged entries and idle consumers are removed."""
+MAINTENANCE_SECONDS = 3600.0
+"""How often the table maintenance given to the worker runs (the first time at the first
+housekeeping, HOUSEKEEPING_SECONDS after the start)."""
 CONSUMER_MAX_IDLE_MS = 24 * 3600 * 1000
 """Consumers idle this long with nothing pending are removed from the group."""
 
@@ -53,6 +57,7 @@ class StreamWorker:
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
         heartbeat: Heartbeat | None = None,
+        maintenance: Callable[[], None] | None = None,
     ):
         """`heartbeat`: touched at every turn of the loop (a read, empty or not, or a retry
         after an outage), for the container health check."""
@@ -67,6 +72,9 @@ class StreamWorker:
         self.outage_wait = outage_wait
         self.pipelined = pipelined
         self.heartbeat = heartbeat
+        self.maintenance = maintenance
+        """Run every MAINTENANCE_SECONDS by the housekeeping (the partitions of the table)."""
+        self._next_maintenance = 0.0
         self.stopping = False
         self._next_claim = 0.0
         self._claim_cursors = {stream.name: "0-0" for stream in streams}
@@ -259,6 +267,9 @@ class StreamWorker:
         for stream in self.streams:
             stream.trim_consumed()
             stream.prune_consumers(self.group, CONSUMER_MAX_IDLE_MS, keep=self.consumer)
+        if self.maintenance is not None and now >= self._next_maintenance:
+            self._next_maintenance = now + MAINTENANCE_SECONDS
+            self.maintenance()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

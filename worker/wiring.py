@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import redis
+import logging
 
-from adapters import connections
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters import connections, partitions
 from adapters.cache import PredictionCache
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
@@ -31,6 +34,26 @@ def streams(
     }
     dead = PartitionedStream(client, settings.dead_letter_stream, layout, settings.stream_maxlen)
     return kinds, dead
+
+
+log = logging.getLogger(__name__)
+
+
+def partition_maintenance(engine, settings: Settings):
+    """The worker's hourly maintenance of the `predictions` partitions (`partitions.maintain`);
+    a failure (a lock not granted in time, Postgres away) is logged and tried again next hour,
+    never stopping the scoring."""
+
+    def maintain() -> None:
+        try:
+            done = partitions.maintain(engine, settings.retention_days)
+        except SQLAlchemyError as error:
+            log.warning("partition maintenance failed, retried next hour: %s", error)
+            return
+        if done.created or done.dropped or done.expired_default_rows:
+            log.info("partition maintenance: %s", done)
+
+    return maintain
 
 
 def build_worker(
@@ -71,4 +94,5 @@ def build_worker(
         batch_size=settings.worker_batch_size,
         block_ms=settings.worker_block_ms,
         claim_idle_ms=settings.claim_idle_ms,
+        maintenance=partition_maintenance(engine, settings),
     )
