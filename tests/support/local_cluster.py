@@ -93,7 +93,10 @@ class LocalRedisCluster:
         return [port for port, process in self.processes.items() if process.poll() is None]
 
     def wait_ready(self) -> None:
-        """Until every live node sees the cluster ok and every live replica is in sync."""
+        """Until every live node sees the cluster ok, every live replica is in sync, and every
+        master streams its writes to its replicas: after a full sync a master holds its writes
+        back until the replica's first acknowledgement (up to a second later), and a failover
+        before that would lose them all."""
 
         def ready() -> bool:
             for port in self.live_ports():
@@ -102,6 +105,11 @@ class LocalRedisCluster:
                 replication = self.ask(port, "INFO", "replication")  # parsed: a dict
                 if replication["role"] == "slave" and replication["master_link_status"] != "up":
                     return False
+                replicas = replication.get("connected_slaves", 0)
+                if replication["role"] == "master" and replicas:  # have they acknowledged?
+                    streaming = self.ask(port, "WAIT", replicas, 1000) >= replicas
+                    if not streaming:
+                        return False
             return True
 
         self._wait(ready, "cluster_state:ok")
