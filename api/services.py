@@ -22,10 +22,10 @@ from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore
-from adapters.stream import EventStream
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
-from api.scoring import scored_entry
+from api.scoring import scored_entry, user_of
 from scorer.prediction import FLAGS_FIELD
 from scorer.predictor import PredictorLike
 
@@ -60,7 +60,7 @@ class Services:
     engine: Engine
     cache: PredictionCache
     store: PredictionStore
-    installs: EventStream
+    installs: PartitionedStream
     publisher: StreamPublisher
     metrics: ApiMetrics
     batch_queue: Any  # rq.Queue of batch scoring jobs
@@ -139,11 +139,18 @@ def build_services(
         request_redis = connections.redis_client(settings, connections.REQUEST)
         publisher_redis = connections.redis_client(settings, connections.PUBLISHER)
         jobs_redis = connections.rq_connection(settings, connections.REQUEST)
-        cache_redis = PerThreadRedis(
-            lambda: connections.redis_client(settings, connections.REQUEST, single_connection=True)
+        cache_redis = (
+            request_redis  # a cluster client: a pool per node, shared by the threads
+            if settings.redis_cluster
+            else PerThreadRedis(
+                lambda: connections.redis_client(
+                    settings, connections.REQUEST, single_connection=True
+                )
+            )
         )
     if engine is None:
         engine = connections.database_engine(settings, connections.REQUEST)
+    layout = StreamLayout.of(settings)
     services = Services(
         settings=settings,
         predictor=predictor,
@@ -152,7 +159,9 @@ def build_services(
         engine=engine,
         cache=PredictionCache(cache_redis, settings.cache_prefix, settings.cache_ttl_seconds),
         store=PredictionStore(engine),
-        installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
+        installs=PartitionedStream(
+            request_redis, settings.installs_stream, layout, settings.stream_maxlen
+        ),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
         batch_queue=batch_queue(jobs_redis, settings.rq_queue),
@@ -164,6 +173,8 @@ def build_services(
         services.settings.publish_buffer_size,
         MetricsCounters(metrics),
         encode=scored_entry,
+        layout=layout,
+        user_of=user_of,
     )
     if start_publisher:
         services.publisher.start()

@@ -52,11 +52,13 @@ def _settings() -> Settings:
 @click.option("--no-pipeline", is_flag=True, help="Commit each batch before reading the next.")
 def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pipeline: bool):
     """Consume the install-events and scored streams (the default command)."""
+    from adapters.heartbeat import Heartbeat
     from worker.wiring import build_worker
 
     settings = _settings()
     worker = build_worker(settings, consumer=consumer)
     worker.pipelined = not no_pipeline
+    worker.heartbeat = Heartbeat.of(settings, "worker")  # read by `python -m ops health worker`
     worker.install_signal_handlers()
     if os.environ.get(KILL_AFTER_COMMITS_ENV):
         commits = int(os.environ[KILL_AFTER_COMMITS_ENV])
@@ -65,11 +67,10 @@ def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pi
     gc.collect()
     gc.freeze()  # the model and the libraries stay for good: keep them out of GC passes
     log.info(
-        "consumer %s of group %s on %s and %s",
+        "consumer %s of group %s on %s",
         worker.consumer,
         settings.consumer_group,
-        settings.installs_stream,
-        settings.scored_stream,
+        ", ".join(stream.name for stream in worker.streams),
     )
     try:
         totals = worker.run(max_messages=max_messages, until_empty=until_empty)
@@ -149,19 +150,20 @@ def partitions() -> None:
     "--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
     help="Events per XADD pipeline.",
 )  # fmt: skip
-@click.option("--stream", help="Stream key (default: INSTALLS_STREAM).")
+@click.option("--stream", help="Stream kind (default: INSTALLS_STREAM), partitioned by user.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def push(path: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool) -> None:
     """Push install records from a CSV onto the install-events stream."""
     from adapters import connections
-    from adapters.stream import EventStream
+    from adapters.stream_partitions import PartitionedStream, StreamLayout
     from worker.push import push_csv
 
     settings = _settings()
     client = connections.redis_client(settings, connections.COMMAND)
-    target = EventStream(client, stream or settings.installs_stream, settings.stream_maxlen)
+    base = stream or settings.installs_stream
+    target = PartitionedStream(client, base, StreamLayout.of(settings), settings.stream_maxlen)
     pushed = push_csv(target, path, rate, batch_size, progress=not quiet)
-    click.echo(f"{pushed} events pushed to {target.name}")
+    click.echo(f"{pushed} events pushed to {base} ({len(target.partitions)} stream partitions)")
 
 
 @cli.command("rq")

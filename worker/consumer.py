@@ -20,6 +20,7 @@ from tenacity import Retrying, retry_if_exception
 from tenacity.wait import wait_base
 
 from adapters.connections import OUTAGE_WAIT
+from adapters.heartbeat import Heartbeat
 from adapters.stream import EventStream, read_groups
 from worker.faults import is_transient
 from worker.handler import Batch, BatchHandler, Outcome
@@ -55,8 +56,11 @@ class StreamWorker:
         claim_idle_ms: int = 60000,
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
+        heartbeat: Heartbeat | None = None,
         maintenance: Callable[[], None] | None = None,
     ):
+        """`heartbeat`: touched at every turn of the loop (a read, empty or not, or a retry
+        after an outage), for the container health check."""
         self.handler = handler
         self.streams = streams
         self.group = group
@@ -67,6 +71,7 @@ class StreamWorker:
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
         self.outage_wait = outage_wait
         self.pipelined = pipelined
+        self.heartbeat = heartbeat
         self.maintenance = maintenance
         """Run every MAINTENANCE_SECONDS by the housekeeping (the partitions of the table)."""
         self._next_maintenance = 0.0
@@ -120,6 +125,8 @@ class StreamWorker:
 
     def _step(self, max_messages: int | None, until_empty: bool) -> bool:
         """Take and process one batch; True when `run` is done. An outage raises (transient)."""
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         if not self._connected:
             self._settle()
             self._setup()

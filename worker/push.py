@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from adapters.stream import EventStream, encode_install_event
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from scorer.schema import RECORD_COLUMNS
 
 PACED_BATCHES_PER_SECOND = 20
@@ -44,14 +45,17 @@ def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
 
 
 def push_csv(
-    stream: EventStream,
+    stream: PartitionedStream | EventStream,
     path: str | Path,
     rate: float | None = None,
     batch_size: int = 500,
     progress: bool = True,
 ) -> int:
     """XADD every row of `path` (columns: record columns, optional `event_id`; others such as
-    `revenue` are ignored); returns how many events were pushed."""
+    `revenue` are ignored), each to its user's partition (a plain `EventStream`: all to it);
+    returns how many events were pushed."""
+    if isinstance(stream, EventStream):
+        stream = PartitionedStream(stream.redis, stream.name, StreamLayout(), stream.maxlen)
     path = Path(path)
     if rate:
         batch_size = max(1, min(batch_size, int(rate // PACED_BATCHES_PER_SECOND)))
@@ -67,7 +71,12 @@ def push_csv(
         for batch in _batches(iter(reader), batch_size):
             sent_at = datetime.now(UTC)
             stream.append_many(
-                encode_install_event(row, event_id=row.get("event_id") or None, sent_at=sent_at)
+                (
+                    row.get("user_id") or None,
+                    encode_install_event(
+                        row, event_id=row.get("event_id") or None, sent_at=sent_at
+                    ),
+                )
                 for row in batch
             )
             pushed += len(batch)

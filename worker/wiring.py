@@ -12,20 +12,28 @@ from adapters.cache import PredictionCache
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore
-from adapters.stream import EventStream
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from worker.consumer import StreamWorker, default_consumer_name
 from worker.handler import BatchHandler
 
 
+def consumed_kinds(settings: Settings) -> list[str]:
+    """The stream kinds the worker consumes, each partitioned the same way (STREAM_PARTITIONS)."""
+    return [settings.installs_stream, settings.scored_stream]
+
+
 def streams(
     settings: Settings, client: redis.Redis
-) -> tuple[EventStream, EventStream, EventStream]:
-    """The install-events, scored and dead-letter streams."""
-    return (
-        EventStream(client, settings.installs_stream, settings.stream_maxlen),
-        EventStream(client, settings.scored_stream, settings.stream_maxlen),
-        EventStream(client, settings.dead_letter_stream, settings.stream_maxlen),
-    )
+) -> tuple[dict[str, PartitionedStream], PartitionedStream]:
+    """Every partition of each consumed kind, by kind; and the dead-letter streams (partition
+    i of a kind dead-letters to partition i of DEAD_LETTER_STREAM: one slot on a cluster)."""
+    layout = StreamLayout.of(settings)
+    kinds = {
+        base: PartitionedStream(client, base, layout, settings.stream_maxlen)
+        for base in consumed_kinds(settings)
+    }
+    dead = PartitionedStream(client, settings.dead_letter_stream, layout, settings.stream_maxlen)
+    return kinds, dead
 
 
 log = logging.getLogger(__name__)
@@ -63,20 +71,24 @@ def build_worker(
     engine = (
         engine if engine is not None else connections.database_engine(settings, connections.WORKER)
     )
-    installs, scored, dead = streams(settings, client)
+    kinds, dead = streams(settings, client)
     handler = BatchHandler(
         predictor,
         PredictionStore(engine),
         PredictionCache(client, settings.cache_prefix, settings.cache_ttl_seconds),
-        installs,
-        scored,
-        dead,
+        kinds[settings.installs_stream].partitions,
+        kinds[settings.scored_stream].partitions,
+        {
+            stream.name: dead.partitions[index]
+            for kind in kinds.values()
+            for index, stream in enumerate(kind.partitions)
+        },
         settings.consumer_group,
         settings.max_deliveries,
     )
     return StreamWorker(
         handler,
-        [installs, scored],
+        [stream for kind in kinds.values() for stream in kind.partitions],
         settings.consumer_group,
         consumer or default_consumer_name(),
         batch_size=settings.worker_batch_size,
