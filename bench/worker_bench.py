@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,7 @@ def floor_consumer(client, dsn: str, schema: str, stream: str, prefix: str, tota
     cursor = connection.cursor()
     copy = (
         f'COPY "{schema}".floor_predictions (event_id, user_id, source, stage, input,'
-        " predicted_revenue, lower, upper, model_version) FROM STDIN WITH (FORMAT csv)"
+        " predicted_revenue, lower, upper, model_version, event_time) FROM STDIN WITH (FORMAT csv)"
     )
     done = 0
     while done < total:
@@ -112,6 +113,8 @@ def floor_consumer(client, dsn: str, schema: str, stream: str, prefix: str, tota
                     0.0,
                     0.0,
                     "floor",
+                    # the event time a prediction is stamped with: the entry id's milliseconds
+                    datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, UTC).isoformat(),
                 )
             )
             pipe.set(prefix + user_id, orjson.dumps({"user_id": user_id, "v": 0.0}), ex=CACHE_TTL)
