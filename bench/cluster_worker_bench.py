@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -61,7 +62,10 @@ def cache_write_us(client, prefix: str, predictor, keys: int = 500, repeats: int
     (one script call for all on a single Redis, one per key on a cluster)."""
     cache = PredictionCache(client, prefix, CACHE_TTL)
     records = [InstallRecord(user_id=f"u{i}") for i in range(keys)]
-    rows = predict_events(predictor, records, [f"e{i}" for i in range(keys)], source="stream")
+    now = datetime.now(UTC)
+    rows = predict_events(
+        predictor, records, [f"e{i}" for i in range(keys)], [now] * keys, source="stream"
+    )
     cache.set_many(rows)
     started = time.process_time()
     for _ in range(repeats):
