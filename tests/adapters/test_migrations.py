@@ -1,7 +1,10 @@
 import pytest
 import sqlalchemy
+from alembic.script import ScriptDirectory
 
-from adapters.migrations import current_revision, upgrade_database
+from adapters.migrations import alembic_config, current_revision, upgrade_database
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 EXPECTED_COLUMNS = {
     "id",
@@ -34,29 +37,49 @@ def check_schema(url):
     assert indexes["ix_predictions_created_at"] == ["created_at"]
     assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
     assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    outcome_columns = {column["name"]: column for column in inspector_columns(url, "outcomes")}
+    assert set(outcome_columns) == {
+        "user_id", "revenue", "install_date", "received_at", "corrected_at"
+    }  # fmt: skip
+    assert not outcome_columns["revenue"]["nullable"]
+    assert (
+        outcome_columns["install_date"]["nullable"] and outcome_columns["corrected_at"]["nullable"]
+    )
     return columns
+
+
+def inspector_columns(url, table):
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_columns(table)
+    finally:
+        engine.dispose()
+
+
+def test_the_head_creates_the_outcomes_table_after_the_predictions():
+    assert HEAD == "create_outcomes"
 
 
 def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert current_revision(url) is None
     upgrade_database(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
     check_schema(url)
     upgrade_database(url)  # already current: nothing to do, no error
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
 @pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
     columns = check_schema(empty_database_url)
     assert columns["input"]["type"].__class__.__name__ == "JSONB"
     assert columns["id"]["type"].__class__.__name__ == "BIGINT"
     upgrade_database(empty_database_url)
-    assert current_revision(empty_database_url) == "0001"
+    assert current_revision(empty_database_url) == HEAD
 
 
 @pytest.mark.integration
