@@ -45,7 +45,7 @@ from scorer.monitoring import (
     OVERDUE_AFTER_DAYS,
     PREDICTION_DIMENSIONS,
 )
-from scorer.outcome import ACTUAL, INPUT_FIELDS, KEY, STORED_TIMES, OutcomeRecord
+from scorer.outcome import ACTUAL, INPUT_FIELDS, KEY, OutcomeRecord
 from scorer.schema import RECORD_COLUMNS
 
 _COLUMN_TYPES = {str: Text, float: Double, date: Date}
