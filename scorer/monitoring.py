@@ -37,11 +37,24 @@ MIN_USERS = MIN_JUDGED_USERS
 """Segments with fewer matched users are marked `too_small`: their ratio, coverage and Gini are
 mostly noise (the threshold at which the model card judges a segment's coverage)."""
 PREDICTED = "predicted_revenue"
-COLUMNS = (
-    "users", "predicted_sum", "actual_sum", "ratio", "coverage", "uncertain_users", "gini",
-    "decile_mape", "too_small", *(status for status in STATUSES if status != MATCHED),
-)  # fmt: skip
-"""The report's figures per segment, after the grouping columns."""
+FIGURES: dict[str, tuple[type, str]] = {
+    "users": (int, "Users with an outcome and a prediction of the segment's stage (matched)."),
+    "predicted_sum": (float, "Sum of their predicted D7 revenue."),
+    "actual_sum": (float, "Sum of their actual D7 revenue."),
+    "ratio": (float, "predicted_sum / actual_sum: 1 means the cohort total is right."),
+    "coverage": (float, "Share of matched users with uncertain revenue (interval not [0, 0]) "
+                 "whose actual revenue lies inside the 80% interval."),
+    "uncertain_users": (int, "Matched users whose interval is not [0, 0]."),
+    "gini": (float, "Normalised Gini of the ranking (tied predictions in random order)."),
+    "decile_mape": (float, "Mean relative gap between mean predicted and mean actual revenue "
+                    "over the deciles of prediction rank."),
+    "too_small": (bool, f"Fewer than {MIN_USERS} matched users: the figures are mostly noise."),
+    NO_PREDICTION: (int, "Outcomes without any prediction made before them."),
+    OVERDUE: (int, f"Predictions over {OVERDUE_AFTER_DAYS} days past install without an outcome."),
+    AWAITING: (int, "Predictions whose outcome is not due yet."),
+}  # fmt: skip
+"""The report's figures per segment, after the grouping columns: type and meaning."""
+COLUMNS = tuple(FIGURES)
 
 
 def grouping(by: Sequence[str]) -> list[str]:
