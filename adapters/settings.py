@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="Required in X-API-Key when set.")
     installs_stream: str = Field("installs", description="Stream of install events to score.")
     scored_stream: str = Field("scored", description="Stream of predictions made by the API.")
+    outcomes_stream: str = Field(
+        "outcomes", description="Stream of outcomes (actual D7 revenue) to store."
+    )
     dead_letter_stream: str = Field("installs:dead", description="Entries that kept failing.")
     consumer_group: str = Field("scorers", description="Consumer group shared by the workers.")
     cache_prefix: str = Field("prediction:", description="Prefix of the per-user cache keys.")

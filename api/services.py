@@ -60,6 +60,7 @@ class Services:
     cache: PredictionCache
     store: PredictionStore
     installs: EventStream
+    outcomes: EventStream
     publisher: StreamPublisher
     metrics: ApiMetrics
     batch_queue: Any  # rq.Queue of batch scoring jobs
@@ -152,6 +153,7 @@ def build_services(
         cache=PredictionCache(cache_redis, settings.cache_prefix, settings.cache_ttl_seconds),
         store=PredictionStore(engine),
         installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
+        outcomes=EventStream(request_redis, settings.outcomes_stream, settings.stream_maxlen),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
         batch_queue=batch_queue(jobs_redis, settings.rq_queue),

@@ -128,14 +128,20 @@ def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, floa
         "total_ratio": total_ratio(y_true, y_pred),
     }
     if lower is not None and upper is not None:
-        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-        uncertain = ~((lower == 0) & (upper == 0))
-        result["coverage_80"] = (
-            interval_coverage(np.asarray(y_true)[uncertain], lower[uncertain], upper[uncertain])
-            if uncertain.any()
-            else float("nan")
-        )
+        result["coverage_80"] = uncertain_coverage(y_true, lower, upper)
     return result
+
+
+def uncertain_coverage(y_true, lower, upper) -> float:
+    """`interval_coverage` of the users whose revenue is uncertain: a certain zero (interval
+    [0, 0], no ad exposure) is always covered and would flatter it. NaN when there are none."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    uncertain = ~((lower == 0) & (upper == 0))
+    if not uncertain.any():
+        return float("nan")
+    return interval_coverage(
+        np.asarray(y_true, float)[uncertain], lower[uncertain], upper[uncertain]
+    )
 
 
 def segment_calibration(

@@ -7,11 +7,12 @@ import redis
 from adapters import connections
 from adapters.cache import PredictionCache
 from adapters.model_source import load_predictor
+from adapters.outcomes import OutcomeStore, decode_outcome
 from adapters.settings import Settings
 from adapters.store import PredictionStore
 from adapters.stream import EventStream
 from worker.consumer import StreamWorker, default_consumer_name
-from worker.handler import BatchHandler
+from worker.handler import BatchHandler, StreamKind
 
 
 def streams(
@@ -23,6 +24,13 @@ def streams(
         EventStream(client, settings.scored_stream, settings.stream_maxlen),
         EventStream(client, settings.dead_letter_stream, settings.stream_maxlen),
     )
+
+
+def outcome_kind(settings: Settings, client: redis.Redis, engine) -> StreamKind:
+    """The outcomes stream: each entry validated as an OutcomeRecord and upserted by user."""
+    store = OutcomeStore(engine)
+    stream = EventStream(client, settings.outcomes_stream, settings.stream_maxlen)
+    return StreamKind(stream, decode_outcome, store.write, store.check)
 
 
 def build_worker(
@@ -41,6 +49,7 @@ def build_worker(
         engine if engine is not None else connections.database_engine(settings, connections.WORKER)
     )
     installs, scored, dead = streams(settings, client)
+    outcomes = outcome_kind(settings, client, engine)
     handler = BatchHandler(
         predictor,
         PredictionStore(engine),
@@ -50,10 +59,11 @@ def build_worker(
         dead,
         settings.consumer_group,
         settings.max_deliveries,
+        kinds=[outcomes],
     )
     return StreamWorker(
         handler,
-        [installs, scored],
+        [installs, scored, outcomes.stream],
         settings.consumer_group,
         consumer or default_consumer_name(),
         batch_size=settings.worker_batch_size,

@@ -3,10 +3,11 @@ import json
 import pytest
 import sqlalchemy
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from adapters.migrations import alembic_config, current_revision, upgrade_database
 
-HEAD = "0002"
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 FIRST_COLUMNS = {
     "id",
     "event_id",
@@ -23,7 +24,7 @@ FIRST_COLUMNS = {
 EXPECTED_COLUMNS = FIRST_COLUMNS | {"flags"}
 
 
-def check_schema(url, expected=EXPECTED_COLUMNS):
+def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
     engine = sqlalchemy.create_engine(url)
     try:
         inspector = sqlalchemy.inspect(engine)
@@ -32,6 +33,7 @@ def check_schema(url, expected=EXPECTED_COLUMNS):
             index["name"]: index["column_names"] for index in inspector.get_indexes("predictions")
         }
         unique = inspector.get_unique_constraints("predictions")
+        tables = set(inspector.get_table_names())
     finally:
         engine.dispose()
     assert set(columns) == expected
@@ -39,7 +41,34 @@ def check_schema(url, expected=EXPECTED_COLUMNS):
     assert indexes["ix_predictions_created_at"] == ["created_at"]
     assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
     assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    if not outcomes:
+        assert "outcomes" not in tables
+        return columns
+    outcome_columns = {column["name"]: column for column in inspector_columns(url, "outcomes")}
+    assert set(outcome_columns) == {
+        "user_id", "revenue", "install_date", "received_at", "corrected_at"
+    }  # fmt: skip
+    assert not outcome_columns["revenue"]["nullable"]
+    assert (
+        outcome_columns["install_date"]["nullable"] and outcome_columns["corrected_at"]["nullable"]
+    )
     return columns
+
+
+def inspector_columns(url, table):
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_columns(table)
+    finally:
+        engine.dispose()
+
+
+def test_the_head_creates_the_outcomes_table_after_the_predictions():
+    assert HEAD == "create_outcomes"
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert [revision.revision for revision in script.walk_revisions()] == [
+        "create_outcomes", "0002", "0001"
+    ]  # fmt: skip
 
 
 def test_upgrade_on_an_empty_sqlite_database(tmp_path):
@@ -123,7 +152,7 @@ def check_flags_migration(url) -> None:
         assert _rows(engine)["old-writer"]["flags"] == []
         command.downgrade(alembic_config(url), "0001")
         assert current_revision(url) == "0001"
-        check_schema(url, FIRST_COLUMNS)
+        check_schema(url, FIRST_COLUMNS, outcomes=False)
         rows = _rows(engine)
         assert sorted(rows) == ["old", "old-writer"] and "flags" not in rows["old"]
         assert rows["old"]["input"] == {"country": "pe"}

@@ -87,6 +87,8 @@ def test_openapi_document(client, make_app):
         "/predict",
         "/users/{user_id}/prediction",
         "/events",
+        "/outcomes",
+        "/monitoring/calibration",
         "/batch-jobs",
         "/batch-jobs/{job_id}",
         "/model",

@@ -315,7 +315,7 @@ def test_migrate_command_upgrades_an_empty_database(
     settings = service_settings.model_copy(update={"database_url": empty_database_url})
     process = spawn(settings, "migrate")
     assert process.wait(timeout=60) == 0, log_text(process)
-    assert "database at revision 0002" in log_text(process)
+    assert "database at revision create_outcomes" in log_text(process)
     records, ids, users = events(20, seed=9)
     push(redis_client, settings, records, ids)
     engine = make_engine(settings.database_url)
