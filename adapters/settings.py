@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         "cannot keep the worker from stopping.",
     )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
+    monitoring_refresh_seconds: int = Field(
+        60,
+        gt=0,
+        description="How often the monitoring gauges of /metrics are recomputed (an rq job "
+        "enqueued by the stream worker).",
+    )
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
     anomalous_country_policy: Literal[COUNTRY_POLICIES] = Field(
         FLAG_BY_DEFAULT, description=COUNTRY_POLICY_HELP

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from adapters import connections
 from adapters.cache import PredictionCache
+from adapters.gauges import GaugeBoard, GaugeCollector
 from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
@@ -166,6 +167,7 @@ def build_services(
         MetricsCounters(metrics),
         encode=scored_entry,
     )
+    metrics.add_shared(GaugeCollector(GaugeBoard(request_redis)))
     if start_publisher:
         services.publisher.start()
     return services

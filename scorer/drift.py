@@ -126,4 +126,3 @@ def drift_report(
     share = float(unseen_any.mean()) if len(inputs) else float("nan")
     rows.append(_row(ANY, "rows", len(inputs), float("nan"), share))
     return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
-

@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from tenacity import Retrying, retry_if_exception
@@ -51,7 +52,10 @@ class StreamWorker:
         claim_idle_ms: int = 60000,
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
+        chores: tuple[Callable[[], object], ...] = (),
     ):
+        """`chores`: called at each housekeeping (every HOUSEKEEPING_SECONDS), e.g. scheduling
+        the monitoring job; they must be quick."""
         self.handler = handler
         self.streams = streams
         self.group = group
@@ -62,6 +66,7 @@ class StreamWorker:
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
         self.outage_wait = outage_wait
         self.pipelined = pipelined
+        self.chores = chores
         self.stopping = False
         self._next_claim = 0.0
         self._claim_cursors = {stream.name: "0-0" for stream in streams}
@@ -252,6 +257,8 @@ class StreamWorker:
         for stream in self.streams:
             stream.trim_consumed()
             stream.prune_consumers(self.group, CONSUMER_MAX_IDLE_MS, keep=self.consumer)
+        for chore in self.chores:
+            chore()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

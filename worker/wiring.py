@@ -6,6 +6,8 @@ import redis
 
 from adapters import connections
 from adapters.cache import PredictionCache
+from adapters.gauges import schedule_refresh
+from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.outcomes import OutcomeStore, decode_outcome
 from adapters.settings import Settings
@@ -69,4 +71,11 @@ def build_worker(
         batch_size=settings.worker_batch_size,
         block_ms=settings.worker_block_ms,
         claim_idle_ms=settings.claim_idle_ms,
+        chores=(monitoring_chore(settings, client),),
     )
+
+
+def monitoring_chore(settings: Settings, client: redis.Redis):
+    """Enqueue the monitoring gauges' refresh on the rq queue, once per interval across replicas."""
+    queue = batch_queue(client, settings.rq_queue)
+    return lambda: schedule_refresh(client, queue, settings.monitoring_refresh_seconds)
