@@ -30,11 +30,12 @@ the contract accepts is not an error. Every other check runs, 5xx and schema con
 CSV_NOT_IN_SCHEMA = [positive_data_acceptance]
 """A CSV body is a string to JSON Schema: any string is "valid", most are not usable CSV."""
 WINDOW_ORDER_NOT_IN_SCHEMA = [positive_data_acceptance]
-"""GET /monitoring/calibration refuses `since` after `until` (422 naming `since`), a rule between
+"""GET /monitoring/calibration and /monitoring/drift refuse `since` after `until` (422 naming `since`), a rule between
 two parameters that JSON Schema cannot state."""
 EXCLUDED = {
     "/batch-jobs": CSV_NOT_IN_SCHEMA,
     "/monitoring/calibration": WINDOW_ORDER_NOT_IN_SCHEMA,
+    "/monitoring/drift": WINDOW_ORDER_NOT_IN_SCHEMA,
 }
 OPERATIONS = [
     ("POST", "/predict"),
@@ -42,6 +43,7 @@ OPERATIONS = [
     ("POST", "/events"),
     ("POST", "/outcomes"),
     ("GET", "/monitoring/calibration"),
+    ("GET", "/monitoring/drift"),
     ("POST", "/batch-jobs"),
     ("GET", "/batch-jobs/{job_id}"),
     ("GET", "/model"),
@@ -56,6 +58,7 @@ WITH_INPUT = {
     "/events",
     "/outcomes",
     "/monitoring/calibration",
+    "/monitoring/drift",
     "/batch-jobs",
     "/batch-jobs/{job_id}",
 }

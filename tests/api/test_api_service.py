@@ -89,6 +89,7 @@ def test_openapi_document(client, make_app):
         "/events",
         "/outcomes",
         "/monitoring/calibration",
+        "/monitoring/drift",
         "/batch-jobs",
         "/batch-jobs/{job_id}",
         "/model",
