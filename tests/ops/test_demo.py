@@ -1,0 +1,95 @@
+"""End to end: `python -m ops run` (embedded Redis and SQLite, as `make run`), the demo replays a
+small file through it, the calibration report is filled (every user matched in both stages, sums
+equal to the file's), and `ops monitor report` writes a page with every plot."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops.cli import cli
+from ops.demo import install_dates, run_demo
+from ops.smoke import Api
+from scorer.monitoring import MATCHED, OVERDUE_AFTER_DAYS
+from scorer.synth import synthetic_records
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS = 300
+
+
+def test_install_dates_are_complete_cohorts_spread_over_days():
+    today = datetime(2026, 12, 20, tzinfo=UTC).date()
+    dates = install_dates(30, today)
+    assert max(dates) == "2026-12-11" and len(set(dates)) == 14
+    assert all(
+        (today - datetime.fromisoformat(day).date()).days > OVERDUE_AFTER_DAYS for day in dates
+    )
+
+
+@pytest.mark.slow
+def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
+    frame = synthetic_records(USERS, seed=31)
+    data = tmp_path / "small.csv"
+    frame.to_csv(data, index=False)
+    port = _free_port()
+    log = tmp_path / "run.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "API_KEY")}
+    with open(log, "wb") as output:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "ops", "run", "--port", str(port), "--api-workers", "1",
+             "--data-dir", str(tmp_path / "run")],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_for(log, r"Ctrl-C stops everything", service)
+        report = run_demo(Api(f"http://127.0.0.1:{port}"), data, datetime.now(UTC).date())
+        assert report["totals"][MATCHED] == 2 * USERS
+        by_stage = {row["stage"]: row for row in report["segments"]}
+        assert set(by_stage) == {"install", "early_events"}
+        for row in by_stage.values():
+            assert row["users"] == USERS
+            assert row["actual_sum"] == pytest.approx(frame.revenue.sum())
+            assert row["gini"] is not None and row["ratio"] > 0
+        out = tmp_path / "report"
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'run' / 'predictions.db'}"}
+        result = CliRunner().invoke(
+            cli, ["monitor", "report", "--since", report["since"], "--out", str(out)], env=env
+        )
+        assert result.exit_code == 0, result.output
+        page = (out / "index.html").read_text()
+        assert page.count("data:image/png;base64,") == 5  # cohorts, deciles, coverage, Gini, drift
+        for table in ("cohorts", "stages", "deciles", "countries", "drift"):
+            assert (out / f"{table}.csv").stat().st_size > 0
+    finally:
+        os.killpg(service.pid, signal.SIGINT)
+        try:
+            service.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(log: Path, pattern: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if re.search(pattern, log.read_text(errors="replace")):
+            return
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.25)
+    raise AssertionError(log.read_text()[-3000:])
