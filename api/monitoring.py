@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.outcomes import matched_rows
+from adapters.matches import matched_rows
 from api.endpoints import Endpoint
 from api.errors import invalid_field, json_response, unavailable
 from api.schemas import DEFAULT_WINDOW_DAYS, CalibrationQuery, CalibrationReport, ErrorBody
@@ -17,8 +17,7 @@ from scorer.monitoring import (
     OVERDUE_AFTER_DAYS,
     PREDICTED,
     STATUSES,
-    calibration_report,
-    decile_calibration,
+    calibration_tables,
     grouping,
 )
 
@@ -63,6 +62,7 @@ def calibration(query: CalibrationQuery):
     except SQLAlchemyError as error:
         raise unavailable("the predictions database", type(error).__name__) from None
     counts = matched.status.value_counts()
+    report, deciles = calibration_tables(matched, keys)
     body = {
         "since": since.isoformat(),
         "until": until.isoformat(),
@@ -70,7 +70,7 @@ def calibration(query: CalibrationQuery):
         "min_users": MIN_USERS,
         "overdue_after_days": OVERDUE_AFTER_DAYS,
         "totals": {status: int(counts.get(status, 0)) for status in STATUSES},
-        "segments": _records(calibration_report(matched, keys)),
-        "deciles": _records(decile_calibration(matched, keys)),
+        "segments": _records(report),
+        "deciles": _records(deciles),
     }
     return json_response(body)

@@ -87,15 +87,27 @@ def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
     Ties stay together, so there can be fewer than `bins` rows (one for a constant prediction).
     """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    frame = pd.DataFrame({"decile": rank_deciles(y_pred, bins), "true": y_true, "pred": y_pred})
-    return frame.groupby("decile").agg(
-        users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
+    decile = rank_deciles(y_pred, bins) if len(y_pred) else np.zeros(0, int)
+    users = np.bincount(decile, minlength=bins + 1)
+    present = np.flatnonzero(users)
+    counts = users[present]
+    return pd.DataFrame(
+        {
+            "users": counts,
+            "mean_true": np.bincount(decile, weights=y_true, minlength=bins + 1)[present] / counts,
+            "mean_pred": np.bincount(decile, weights=y_pred, minlength=bins + 1)[present] / counts,
+        },
+        index=pd.Index(present, name="decile"),
     )
 
 
 def decile_mape(y_true, y_pred, bins: int = 10) -> float:
     """Mean over prediction-rank deciles with true mean > 0 of |mean pred - mean true| / mean true."""
-    table = decile_table(y_true, y_pred, bins)
+    return table_mape(decile_table(y_true, y_pred, bins))
+
+
+def table_mape(table: pd.DataFrame) -> float:
+    """`decile_mape` of a `decile_table` already built."""
     table = table[table.mean_true > 0]
     return float(np.mean(np.abs(table.mean_pred - table.mean_true) / table.mean_true))
 
@@ -132,16 +144,23 @@ def regression_metrics(y_true, y_pred, lower=None, upper=None) -> dict[str, floa
     return result
 
 
+def interval_flags(y_true, lower, upper) -> tuple[np.ndarray, np.ndarray]:
+    """Per user: is the true revenue inside [lower, upper], and is the revenue uncertain (the
+    interval is not [0, 0]: a user with no ad exposure is a certain zero)."""
+    y_true, lower, upper = (np.asarray(v, float) for v in (y_true, lower, upper))
+    return (y_true >= lower) & (y_true <= upper), ~((lower == 0) & (upper == 0))
+
+
+def flagged_coverage(inside, uncertain) -> float:
+    """Share of the uncertain users whose revenue is inside their interval; NaN without any."""
+    inside, uncertain = np.asarray(inside, bool), np.asarray(uncertain, bool)
+    return float(inside[uncertain].mean()) if uncertain.any() else float("nan")
+
+
 def uncertain_coverage(y_true, lower, upper) -> float:
     """`interval_coverage` of the users whose revenue is uncertain: a certain zero (interval
     [0, 0], no ad exposure) is always covered and would flatter it. NaN when there are none."""
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    uncertain = ~((lower == 0) & (upper == 0))
-    if not uncertain.any():
-        return float("nan")
-    return interval_coverage(
-        np.asarray(y_true, float)[uncertain], lower[uncertain], upper[uncertain]
-    )
+    return flagged_coverage(*interval_flags(y_true, lower, upper))
 
 
 def segment_calibration(

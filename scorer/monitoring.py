@@ -37,6 +37,8 @@ MIN_USERS = MIN_JUDGED_USERS
 """Segments with fewer matched users are marked `too_small`: their ratio, coverage and Gini are
 mostly noise (the threshold at which the model card judges a segment's coverage)."""
 PREDICTED = "predicted_revenue"
+FLAGS = ("inside", "uncertain")
+"""`metrics.interval_flags` as columns, which a matched frame may hold instead of the bounds."""
 FIGURES: dict[str, tuple[type, str]] = {
     "users": (int, "Users with an outcome and a prediction of the segment's stage (matched)."),
     "predicted_sum": (float, "Sum of their predicted D7 revenue."),
@@ -67,57 +69,91 @@ def grouping(by: Sequence[str]) -> list[str]:
     return [name for name in DIMENSIONS if name in wanted]
 
 
-def _figures(matched: pd.DataFrame) -> dict[str, float]:
-    actual, predicted = matched[ACTUAL].to_numpy(float), matched[PREDICTED].to_numpy(float)
-    lower, upper = matched["lower"].to_numpy(float), matched["upper"].to_numpy(float)
-    if not len(actual):
-        return {}
-    return {
-        "coverage": metrics.uncertain_coverage(actual, lower, upper),
-        "uncertain_users": int(np.sum(~((lower == 0) & (upper == 0)))),
+def _segment(actual, predicted, inside, uncertain) -> tuple[dict[str, float], pd.DataFrame]:
+    """The figures of one segment's matched users, and its decile table."""
+    figures = {
+        "users": len(actual),
+        "predicted_sum": float(predicted.sum()),
+        "actual_sum": float(actual.sum()),
+        "ratio": metrics.total_ratio(actual, predicted),
+        "coverage": metrics.flagged_coverage(inside, uncertain),
+        "uncertain_users": int(uncertain.sum()),
         "gini": metrics.normalized_gini(actual, predicted),
-        "decile_mape": metrics.decile_mape(actual, predicted) if actual.sum() > 0 else np.nan,
+        "decile_mape": np.nan,
+        "too_small": len(actual) < MIN_USERS,
     }
+    table = metrics.decile_table(actual, predicted)
+    if actual.sum() > 0:
+        figures["decile_mape"] = metrics.table_mape(table)
+    return figures, table.reset_index()
+
+
+def _segments(matched: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[dict]]:
+    """Each row's segment number, and each segment's grouping values (null kept as None), in
+    sorted order: one factorisation per column, far cheaper than grouping by several."""
+    factors = [pd.factorize(matched[key], sort=True, use_na_sentinel=False) for key in keys]
+    shape = [len(uniques) for _, uniques in factors]
+    flat = np.ravel_multi_index([codes for codes, _ in factors], shape) if keys else np.zeros(
+        len(matched), int
+    )  # fmt: skip
+    present, codes = np.unique(flat, return_inverse=True)
+    positions = np.unravel_index(present, shape)
+    named = [
+        {
+            key: None if pd.isna(uniques[index[number]]) else uniques[index[number]]
+            for key, (_, uniques), index in zip(keys, factors, positions, strict=True)
+        }
+        for number in range(len(present))
+    ]
+    return codes.reshape(-1), named
+
+
+def calibration_tables(
+    matched: pd.DataFrame, by: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`calibration_report` and `decile_calibration` in one pass (each sorts every segment)."""
+    keys = grouping(by)
+    codes, segments = _segments(matched, keys)
+    status = pd.Categorical(matched.status, categories=STATUSES).codes
+    counts = np.zeros((len(segments), len(STATUSES)), int)
+    np.add.at(counts, (codes, status), 1)
+    done = np.flatnonzero(status == STATUSES.index(MATCHED))
+    order = done[np.argsort(codes[done], kind="stable")]
+    bounds = np.searchsorted(codes[order], np.arange(len(segments) + 1))
+    actual, predicted = matched[ACTUAL].to_numpy(float), matched[PREDICTED].to_numpy(float)
+    if "lower" in matched:
+        flags = metrics.interval_flags(actual, matched["lower"], matched["upper"])
+    else:  # a lean fetch brings the flags, computed by the database
+        flags = tuple(matched[name].to_numpy(float) == 1 for name in FLAGS)
+    values = [actual, predicted, *flags]
+    rows, deciles = [], []
+    for number, named in enumerate(segments):
+        positions = order[bounds[number] : bounds[number + 1]]
+        figures, table = _segment(*(column[positions] for column in values))
+        others = dict(zip(STATUSES[1:], counts[number, 1:].tolist(), strict=True))
+        rows.append(named | figures | others)
+        if len(positions):
+            deciles.append(table.assign(**named))
+    columns = [*keys, "decile", "users", "mean_pred", "mean_true"]
+    table = (
+        pd.concat(deciles, ignore_index=True)[columns] if deciles else pd.DataFrame(columns=columns)
+    )
+    return pd.DataFrame(rows, columns=[*keys, *COLUMNS]), table
 
 
 def calibration_report(matched: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """One row per segment: the grouping columns, then COLUMNS.
+    """One row per segment: the grouping columns, then COLUMNS. `matched` holds ACTUAL,
+    PREDICTED, status, the grouping columns, and lower and upper (or FLAGS).
 
     `users` counts matched users; the sums, ratio (`metrics.total_ratio`), 80% interval
     coverage of the users whose revenue is uncertain, tie-robust normalised Gini and decile
     MAPE are over them. no_prediction, overdue and awaiting count the other rows of the segment
     (an outcome without a prediction has no stage, country or model: those are null).
     """
-    keys = grouping(by)
-    rows = []
-    for values, segment in matched.groupby(keys, dropna=False, sort=True):
-        done = segment[segment.status == MATCHED]
-        counts = segment.status.value_counts()
-        row = dict(zip(keys, values, strict=True))
-        row |= {
-            "users": len(done),
-            "predicted_sum": float(done[PREDICTED].sum()),
-            "actual_sum": float(done[ACTUAL].sum()),
-            "ratio": metrics.total_ratio(done[ACTUAL], done[PREDICTED]) if len(done) else np.nan,
-            **{"coverage": np.nan, "uncertain_users": 0, "gini": np.nan, "decile_mape": np.nan},
-            **_figures(done),
-            "too_small": len(done) < MIN_USERS,
-        }
-        row |= {status: int(counts.get(status, 0)) for status in STATUSES if status != MATCHED}
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*keys, *COLUMNS])
+    return calibration_tables(matched, by)[0]
 
 
 def decile_calibration(matched: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean predicted and actual revenue per decile of prediction rank (`metrics.decile_table`)
     in each segment of matched users: the grouping columns, decile, users, mean_pred, mean_true."""
-    keys = grouping(by)
-    done = matched[matched.status == MATCHED]
-    parts = []
-    for values, segment in done.groupby(keys, dropna=False, sort=True):
-        table = metrics.decile_table(segment[ACTUAL], segment[PREDICTED]).reset_index()
-        parts.append(table.assign(**dict(zip(keys, values, strict=True))))
-    columns = [*keys, "decile", "users", "mean_pred", "mean_true"]
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+    return calibration_tables(matched, by)[1]

@@ -112,7 +112,9 @@ def database_url(_migrated_schema_url, postgres_admin):
     before each test, dropped at the end)."""
     engine = sqlalchemy.create_engine(_migrated_schema_url)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("TRUNCATE predictions, outcomes RESTART IDENTITY"))
+        connection.execute(
+            sqlalchemy.text("TRUNCATE predictions, outcomes, outcome_matches RESTART IDENTITY")
+        )
     engine.dispose()
     return _migrated_schema_url
 

@@ -52,6 +52,9 @@ def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
     assert (
         outcome_columns["install_date"]["nullable"] and outcome_columns["corrected_at"]["nullable"]
     )
+    match_columns = {column["name"] for column in inspector_columns(url, "outcome_matches")}
+    assert {"user_id", "install_date", "revenue", "stage", "predicted_revenue", "lower", "upper",
+            "model_version", "country", "platform", "source", "event_id"} <= match_columns  # fmt: skip
     return columns
 
 

@@ -1,4 +1,5 @@
-"""Create the outcomes table: each user's actual D7 revenue, keyed by user.
+"""Create the outcomes table (each user's actual D7 revenue, keyed by user) and the
+outcome_matches table (each outcome with its user's newest prediction of each stage).
 
 Revision ID: create_outcomes
 Revises: 0002
@@ -32,8 +33,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", name="pk_outcomes"),
     )
     op.create_index("ix_outcomes_install_date", "outcomes", ["install_date"])
+    op.create_table(
+        "outcome_matches",
+        sa.Column("user_id", sa.Text(), nullable=False),
+        sa.Column("install_date", sa.Date(), nullable=False),
+        sa.Column("revenue", sa.Double(), nullable=False),
+        sa.Column("stage", sa.Text(), nullable=True),
+        sa.Column("predicted_revenue", sa.Double(), nullable=True),
+        sa.Column("lower", sa.Double(), nullable=True),
+        sa.Column("upper", sa.Double(), nullable=True),
+        sa.Column("model_version", sa.Text(), nullable=True),
+        sa.Column("country", sa.Text(), nullable=True),
+        sa.Column("platform", sa.Text(), nullable=True),
+        sa.Column("source", sa.Text(), nullable=True),
+        sa.Column("event_id", sa.Text(), nullable=True),
+        sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "ix_outcome_matches_user_id_stage", "outcome_matches", ["user_id", "stage"], unique=True
+    )
+    op.create_index("ix_outcome_matches_install_date", "outcome_matches", ["install_date"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outcome_matches_install_date", table_name="outcome_matches")
+    op.drop_index("ix_outcome_matches_user_id_stage", table_name="outcome_matches")
+    op.drop_table("outcome_matches")
     op.drop_index("ix_outcomes_install_date", table_name="outcomes")
     op.drop_table("outcomes")
