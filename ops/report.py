@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from adapters.outcomes import matched_rows  # noqa: E402
+from adapters.matches import matched_rows  # noqa: E402
 from adapters.store import PredictionStore  # noqa: E402
 from scorer.drift import DRIFT_SAMPLE_ROWS, MAJOR_PSI, MODERATE_PSI, drift_report  # noqa: E402
 from scorer.monitoring import MIN_USERS, calibration_tables  # noqa: E402
@@ -115,11 +115,11 @@ def build_report(engine, domain, since: date, until: date, out: Path, progress=T
     for name, frame in tables.items():
         frame.to_csv(out / f"{name}.csv", index=False)
     matched_users = tables["stages"][tables["stages"].stage.notna()]
-    judged = tables["countries"][~tables["countries"].too_small & tables["countries"].stage.notna()]
+    countries = tables["countries"][tables["countries"].stage.notna()]
     plots: list[tuple[str, Callable, pd.DataFrame]] = [
         ("Predicted and actual revenue per cohort", plot_cohorts, tables["cohorts"]),
         ("Calibration by decile", plot_deciles, tables["deciles"]),
-        (f"Coverage by country (segments of {MIN_USERS}+ users)", plot_coverage, judged),
+        (f"Coverage by country (under {MIN_USERS} users: noise)", plot_coverage, countries),
         ("Gini by stage", plot_gini, matched_users),
     ]
     if drift is not None:

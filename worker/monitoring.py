@@ -15,12 +15,12 @@ import pandas as pd
 
 from adapters import connections
 from adapters.gauges import GaugeBoard, Sample, stream_state
-from adapters.outcomes import matched_rows
+from adapters.matches import matched_rows
 from adapters.settings import Settings
 from adapters.store import PredictionStore
 from scorer.drift import DRIFT_SAMPLE_ROWS, drift_report
 from scorer.intervals import OTHER_COUNTRIES
-from scorer.monitoring import OVERDUE, OVERDUE_AFTER_DAYS, PREDICTED, calibration_report
+from scorer.monitoring import OVERDUE, OVERDUE_AFTER_DAYS, calibration_report
 from scorer.normalize import normalize
 from worker.jobs import predictor_for
 
@@ -76,7 +76,7 @@ def gauge_samples(settings: Settings, redis, engine, predictor, now: datetime):
         today - timedelta(days=OVERDUE_LOOKBACK_DAYS),
         today,
         today,
-        columns=["country", PREDICTED],
+        columns=["country", "install_date"],
     )
     samples = calibration_samples(matched, predictor, today)
     samples["d7_outcomes_overdue"] = [({}, float((matched.status == OVERDUE).sum()))]

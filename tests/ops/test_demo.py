@@ -21,9 +21,15 @@ from ops.demo import install_dates, run_demo
 from ops.smoke import Api
 from scorer.monitoring import MATCHED, OVERDUE_AFTER_DAYS
 from scorer.synth import synthetic_records
+from scorer.train import StageParams, TrainingConfig, fit_predictor
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 300
+SMALL = TrainingConfig(
+    events=StageParams(20, 0.2, 3, 1.0, 0.8, 1.0, 1.0, 1.5),
+    install=StageParams(10, 0.2, 2, 5.0, 0.8, 1.0, 1.0, 1.5),
+    threads=1,
+)
 
 
 def test_install_dates_are_complete_cohorts_spread_over_days():
@@ -40,9 +46,17 @@ def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
     frame = synthetic_records(USERS, seed=31)
     data = tmp_path / "small.csv"
     frame.to_csv(data, index=False)
+    training = synthetic_records(2000, seed=32)  # a small bundle with its training distribution
+    bundle = tmp_path / "bundle"
+    fit_predictor(
+        training.drop(columns="revenue"), training.revenue.to_numpy(), SMALL, threads=1,
+        card={"version": "demo-small"},
+    ).save(bundle)  # fmt: skip
     port = _free_port()
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "API_KEY")}
+    env.update(MODEL_DIR=str(bundle))
+    env.pop("MODEL_URI", None)
     with open(log, "wb") as output:
         service = subprocess.Popen(
             [sys.executable, "-m", "ops", "run", "--port", str(port), "--api-workers", "1",
@@ -60,7 +74,8 @@ def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
             assert row["actual_sum"] == pytest.approx(frame.revenue.sum())
             assert row["gini"] is not None and row["ratio"] > 0
         out = tmp_path / "report"
-        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'run' / 'predictions.db'}"}
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'run' / 'predictions.db'}",
+               "MODEL_DIR": str(bundle)}  # fmt: skip
         result = CliRunner().invoke(
             cli, ["monitor", "report", "--since", report["since"], "--out", str(out)], env=env
         )
