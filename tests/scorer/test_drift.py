@@ -87,3 +87,14 @@ def test_shifted_counts_and_new_countries_are_major_drift(domain, frames):
 def test_few_values_are_marked_too_small(domain, frames):
     report = drift_report(domain, frames[1].iloc[:20]).set_index("feature")
     assert report.too_small.all()
+
+
+def test_a_trained_bundle_stores_the_distribution(small_predictor, synthetic, tmp_path):
+    from scorer.predictor import Predictor
+
+    assert small_predictor.domain.distribution is not None
+    loaded = Predictor.load(small_predictor.save(tmp_path / "bundle"))
+    assert loaded.domain.distribution == small_predictor.domain.distribution
+    frame, _ = synthetic
+    report = drift_report(loaded.domain, frame.iloc[:1000]).set_index("feature")
+    assert (report.drop(ANY).psi < MODERATE_PSI).all()  # its own training rows: no drift
