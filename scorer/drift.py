@@ -46,7 +46,8 @@ DRIFT_COLUMNS: dict[str, tuple[type, str]] = {
     "psi": (float, "Population stability index against the training distribution."),
     "unseen_share": (float, "Share of recent values the training rows never had (categories)."),
     "too_small": (bool, f"Fewer than {MIN_DRIFT_ROWS} values: the PSI is mostly noise."),
-    "level": (str, f"stable (PSI < {MODERATE_PSI}), moderate, or major (PSI >= {MAJOR_PSI})."),
+    "level": (str, f"stable (PSI < {MODERATE_PSI}), moderate, major (PSI >= {MAJOR_PSI}), or "
+                     "unknown (no PSI: no values, or the `any` row)."),
 }  # fmt: skip
 """The columns of a drift report, with their type and meaning."""
 
