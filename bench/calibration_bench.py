@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -199,9 +200,17 @@ def main() -> None:
         since, until = FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1)
         today = until + timedelta(days=30)
 
+        split = []
+
         def maintained():
-            matched = matched_rows(engine, since, until, today, columns=[*BY, "predicted_revenue"])
-            return matched, *calibration_tables(matched, BY)
+            fetched, matched = timed(
+                lambda: matched_rows(
+                    engine, since, until, today, columns=[*BY, "predicted_revenue"]
+                )
+            )
+            reported, tables = timed(lambda: calibration_tables(matched, BY))
+            split.append((fetched, reported))
+            return matched, *tables
 
         def baseline():
             window = {"since": since.isoformat(), "until": until.isoformat()}
@@ -216,6 +225,9 @@ def main() -> None:
                 times.append(seconds)
             print(f"{name:>10}: {statistics.median(times):6.2f} s (median of {args.repeats}; "
                   f"runs {', '.join(f'{t:.2f}' for t in times)})")  # fmt: skip
+        fetch, report_only = (statistics.median(part) for part in zip(*split, strict=True))
+        print(f"maintained, split: fetch {fetch:.2f} s + report {report_only:.2f} s (medians); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
         report, plain = results["maintained"][1], results["baseline"][1]
         judged = report[report.users > 0].reset_index(drop=True)
         same = len(judged) == len(plain) and all(
