@@ -103,12 +103,12 @@ def decile_tables(y_true, y_pred, groups, bins: int = 10) -> pd.DataFrame:
     )
     deciles = np.zeros(len(y_pred), int)
     order = np.argsort(groups, kind="stable")
-    starts = (
-        np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]]) if len(order) else []
-    )
-    for start, end in zip(starts, [*starts[1:], len(order)], strict=True):
-        members = order[start:end]
-        deciles[members] = rank_deciles(y_pred[members], bins)
+    ranked = groups[order]
+    bounds = np.r_[np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]), len(order)]
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        if end > start:
+            members = order[start:end]
+            deciles[members] = rank_deciles(y_pred[members], bins)
     frame = pd.DataFrame({"group": groups, "decile": deciles, "true": y_true, "pred": y_pred})
     return frame.groupby(["group", "decile"]).agg(
         users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
