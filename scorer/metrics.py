@@ -87,17 +87,31 @@ def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
     Ties stay together, so there can be fewer than `bins` rows (one for a constant prediction).
     """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    decile = rank_deciles(y_pred, bins) if len(y_pred) else np.zeros(0, int)
-    users = np.bincount(decile, minlength=bins + 1)
-    present = np.flatnonzero(users)
-    counts = users[present]
-    return pd.DataFrame(
-        {
-            "users": counts,
-            "mean_true": np.bincount(decile, weights=y_true, minlength=bins + 1)[present] / counts,
-            "mean_pred": np.bincount(decile, weights=y_pred, minlength=bins + 1)[present] / counts,
-        },
-        index=pd.Index(present, name="decile"),
+    frame = pd.DataFrame({"decile": rank_deciles(y_pred, bins), "true": y_true, "pred": y_pred})
+    return frame.groupby("decile").agg(
+        users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
+    )
+
+
+def decile_tables(y_true, y_pred, groups, bins: int = 10) -> pd.DataFrame:
+    """`decile_table` of every group at once (deciles ranked within each group), indexed by
+    (group, decile): one grouping pass instead of one per group, the same numbers."""
+    y_true, y_pred, groups = (
+        np.asarray(y_true, float),
+        np.asarray(y_pred, float),
+        np.asarray(groups),
+    )
+    deciles = np.zeros(len(y_pred), int)
+    order = np.argsort(groups, kind="stable")
+    ranked = groups[order]
+    bounds = np.r_[np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]), len(order)]
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        if end > start:
+            members = order[start:end]
+            deciles[members] = rank_deciles(y_pred[members], bins)
+    frame = pd.DataFrame({"group": groups, "decile": deciles, "true": y_true, "pred": y_pred})
+    return frame.groupby(["group", "decile"]).agg(
+        users=("true", "size"), mean_true=("true", "mean"), mean_pred=("pred", "mean")
     )
 
 

@@ -69,9 +69,9 @@ def grouping(by: Sequence[str]) -> list[str]:
     return [name for name in DIMENSIONS if name in wanted]
 
 
-def _segment(actual, predicted, inside, uncertain) -> tuple[dict[str, float], pd.DataFrame]:
-    """The figures of one segment's matched users, and its decile table."""
-    figures = {
+def _segment(actual, predicted, inside, uncertain) -> dict[str, float]:
+    """The figures of one segment's matched users (decile_mape comes from its decile table)."""
+    return {
         "users": len(actual),
         "predicted_sum": float(predicted.sum()),
         "actual_sum": float(actual.sum()),
@@ -82,10 +82,6 @@ def _segment(actual, predicted, inside, uncertain) -> tuple[dict[str, float], pd
         "decile_mape": np.nan,
         "too_small": len(actual) < MIN_USERS,
     }
-    table = metrics.decile_table(actual, predicted)
-    if actual.sum() > 0:
-        figures["decile_mape"] = metrics.table_mape(table)
-    return figures, table.reset_index()
 
 
 def _segments(matched: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[dict]]:
@@ -126,14 +122,18 @@ def calibration_tables(
     else:  # a lean fetch brings the flags, computed by the database
         flags = tuple(matched[name].to_numpy(float) == 1 for name in FLAGS)
     values = [actual, predicted, *flags]
+    tables = metrics.decile_tables(actual[order], predicted[order], codes[order])
     rows, deciles = [], []
     for number, named in enumerate(segments):
         positions = order[bounds[number] : bounds[number + 1]]
-        figures, table = _segment(*(column[positions] for column in values))
+        figures = _segment(*(column[positions] for column in values))
+        if len(positions):
+            table = tables.loc[number]
+            if figures["actual_sum"] > 0:
+                figures["decile_mape"] = metrics.table_mape(table)
+            deciles.append(table.reset_index().assign(**named))
         others = dict(zip(STATUSES[1:], counts[number, 1:].tolist(), strict=True))
         rows.append(named | figures | others)
-        if len(positions):
-            deciles.append(table.assign(**named))
     columns = [*keys, "decile", "users", "mean_pred", "mean_true"]
     table = (
         pd.concat(deciles, ignore_index=True)[columns] if deciles else pd.DataFrame(columns=columns)

@@ -1,9 +1,9 @@
 """`OutcomeRecord`: the one declaration of an outcome, a user's actual D7 revenue.
 
 An outcome arrives by POST /outcomes, on the `outcomes` stream or from a CSV; each of those reads
-the fields declared here (`INPUT_FIELDS`), and the `outcomes` table holds them plus the two times
-declared in `STORED_TIMES`. A user has one outcome: the same one again changes nothing, a
-different one replaces it and records when (`corrected_at`).
+the fields declared here (`INPUT_FIELDS`), and the `outcomes` table (`adapters.outcomes`) holds
+them plus when the outcome first arrived and when it was last corrected. A user has one
+outcome: the same one again changes nothing, a different one replaces it and records when.
 """
 
 from __future__ import annotations
@@ -47,13 +47,6 @@ KEY = "user_id"
 """A user has one outcome."""
 ACTUAL = TARGET
 """The actual revenue's name: the training files' target column (`revenue`)."""
-STORED_TIMES: dict[str, str] = {
-    "received_at": "When the user's outcome first arrived (predictions made later are not "
-    "matched with it).",
-    "corrected_at": "When a different outcome last replaced it; null while never corrected.",
-}
-"""The columns the `outcomes` table adds to `INPUT_FIELDS`, with their meaning."""
-STORED_FIELDS = (*INPUT_FIELDS, *STORED_TIMES)
 
 
 if ACTUAL not in INPUT_FIELDS:  # pragma: no cover - a contract check at import
