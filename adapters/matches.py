@@ -39,16 +39,20 @@ from sqlalchemy.exc import DBAPIError
 from adapters.orm import metadata, predictions
 from scorer.monitoring import (
     AWAITING,
+    LOWER,
     MATCHED,
     NO_PREDICTION,
     OVERDUE,
     OVERDUE_AFTER_DAYS,
+    PREDICTED,
     PREDICTION_DIMENSIONS,
+    UPPER,
 )
 from scorer.outcome import ACTUAL, KEY
+from scorer.prediction import MADE_AT
 from scorer.schema import RECORD_COLUMNS
 
-FIGURE_COLUMNS = ("stage", "predicted_revenue", "lower", "upper", "model_version")
+FIGURE_COLUMNS = ("stage", PREDICTED, LOWER, UPPER, "model_version")
 """Prediction columns a match holds as columns of its own (what reports group and sum by)."""
 PREDICTION_KEY = "event_id"
 """The matched prediction's idempotency key: a full fetch joins on it for every other column."""
@@ -98,7 +102,7 @@ def match_outcomes(connection: Connection, stored: Sequence[Mapping[str, Any]]) 
     newest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for prediction in found:  # oldest first: the last one kept is the newest
         outcome = users[prediction["user_id"]]
-        if _aware(prediction["created_at"]) <= _aware(outcome["received_at"]):
+        if _aware(prediction[MADE_AT]) <= _aware(outcome["received_at"]):
             newest[(prediction["user_id"], prediction["stage"])] = prediction
     now = datetime.now(UTC)
     rows = [_row(users[user], prediction, now) for (user, _), prediction in newest.items()]
@@ -110,7 +114,7 @@ def match_outcomes(connection: Connection, stored: Sequence[Mapping[str, Any]]) 
 
 
 def _row(outcome: Mapping[str, Any], prediction: Mapping[str, Any] | None, now) -> dict:
-    made_on = _aware(prediction["created_at"]).date() if prediction else None
+    made_on = _aware(prediction[MADE_AT]).date() if prediction else None
     row = {
         "user_id": outcome[KEY],
         "install_date": outcome["install_date"] or made_on or _aware(outcome["received_at"]).date(),
@@ -225,7 +229,7 @@ def _copy_frame(engine: Engine, statements: list[str], parameters: dict[str, Any
     with ThreadPoolExecutor(len(statements)) as pool:
         parts = list(pool.map(lambda item: _copy_csv(engine, item[1], parameters, item[0] == 0),
                               enumerate(statements)))  # fmt: skip
-    numbers = (ACTUAL, "predicted_revenue", "lower", "upper", *FLAGS)
+    numbers = (ACTUAL, PREDICTED, LOWER, UPPER, *FLAGS)
     texts = ("install_date", "status", "stage", "model_version", *PREDICTION_DIMENSIONS)
     return pd.read_csv(
         io.BytesIO(b"".join(parts)),
@@ -257,7 +261,7 @@ def matched_rows(
     full = columns is None
     extra = [*PREDICTION_DIMENSIONS, "install_date"] if full else list(columns or ())
     figures = [name for name in FIGURE_COLUMNS
-               if full or name in extra or name in ("stage", "predicted_revenue")]  # fmt: skip
+               if full or name in extra or name in ("stage", PREDICTED)]  # fmt: skip
     statements = _window_sql(_DIALECT_SQL[engine.dialect.name], figures, extra, full)
     parameters = {
         "since": since.isoformat(),

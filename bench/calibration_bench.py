@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.matches import matched_rows  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.outcomes import OutcomeStore  # noqa: E402
-from scorer.monitoring import MATCHED, calibration_tables  # noqa: E402
+from scorer.monitoring import LOWER, MATCHED, PREDICTED, UPPER, calibration_tables  # noqa: E402
+from scorer.prediction import MADE_AT  # noqa: E402
 
 FIRST_DAY = date(2026, 10, 1)
 DAYS = 28
@@ -88,11 +89,11 @@ def load(engine, users: int, seed: int = 0) -> None:
                 "source": "stream",
                 "stage": np.where(rng.random(total) < 0.5, "install", "early_events"),
                 "input": inputs,
-                "predicted_revenue": predicted,
-                "lower": predicted * 0.3,
-                "upper": predicted * 2.5,
+                PREDICTED: predicted,
+                LOWER: predicted * 0.3,
+                UPPER: predicted * 2.5,
                 "model_version": "bench",
-                "created_at": made.strftime("%Y-%m-%d %H:%M:%S+00"),
+                MADE_AT: made.strftime("%Y-%m-%d %H:%M:%S+00"),
             }
         ),
     )
@@ -204,9 +205,7 @@ def main() -> None:
 
         def maintained():
             fetched, matched = timed(
-                lambda: matched_rows(
-                    engine, since, until, today, columns=[*BY, "predicted_revenue"]
-                )
+                lambda: matched_rows(engine, since, until, today, columns=[*BY, PREDICTED])
             )
             reported, tables = timed(lambda: calibration_tables(matched, BY))
             split.append((fetched, reported))

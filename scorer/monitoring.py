@@ -16,6 +16,7 @@ import pandas as pd
 from . import metrics
 from .coverage import MIN_JUDGED_USERS
 from .outcome import ACTUAL
+from .prediction import names_of
 
 MATCHED = "matched"
 """An outcome with the newest prediction of a stage made before it."""
@@ -36,7 +37,8 @@ ALWAYS_BY = ("stage",)
 MIN_USERS = MIN_JUDGED_USERS
 """Segments with fewer matched users are marked `too_small`: their ratio, coverage and Gini are
 mostly noise (the threshold at which the model card judges a segment's coverage)."""
-PREDICTED = "predicted_revenue"
+PREDICTED, LOWER, UPPER = names_of(float)
+"""The prediction and its interval bounds, as `scorer.prediction` names them."""
 FLAGS = ("inside", "uncertain")
 """`metrics.interval_flags` as columns, which a matched frame may hold instead of the bounds."""
 FIGURES: dict[str, tuple[type, str]] = {
@@ -117,8 +119,8 @@ def calibration_tables(
     order = done[np.argsort(codes[done], kind="stable")]
     bounds = np.searchsorted(codes[order], np.arange(len(segments) + 1))
     actual, predicted = matched[ACTUAL].to_numpy(float), matched[PREDICTED].to_numpy(float)
-    if "lower" in matched:
-        flags = metrics.interval_flags(actual, matched["lower"], matched["upper"])
+    if LOWER in matched:
+        flags = metrics.interval_flags(actual, matched[LOWER], matched[UPPER])
     else:  # a lean fetch brings the flags, computed by the database
         flags = tuple(matched[name].to_numpy(float) == 1 for name in FLAGS)
     values = [actual, predicted, *flags]

@@ -11,6 +11,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from scorer.prediction import names_of
+
+PREDICTION_NUMBERS = names_of(float)
+"""The prediction and its bounds (predicted revenue, lower, upper), as the declaration names them."""
+
 revision = "create_outcomes"
 down_revision = "0002"
 branch_labels = None
@@ -39,9 +44,7 @@ def upgrade() -> None:
         sa.Column("install_date", sa.Date(), nullable=False),
         sa.Column("revenue", sa.Double(), nullable=False),
         sa.Column("stage", sa.Text(), nullable=True),
-        sa.Column("predicted_revenue", sa.Double(), nullable=True),
-        sa.Column("lower", sa.Double(), nullable=True),
-        sa.Column("upper", sa.Double(), nullable=True),
+        *[sa.Column(name, sa.Double(), nullable=True) for name in PREDICTION_NUMBERS],
         sa.Column("model_version", sa.Text(), nullable=True),
         sa.Column("country", sa.Text(), nullable=True),
         sa.Column("platform", sa.Text(), nullable=True),
