@@ -7,7 +7,7 @@ MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
 EXTRAS := test,notebook,embedded,mlflow,monitor
 
-.PHONY: install run test lint train tune notebook bench clean
+.PHONY: install run test test-fast lint train tune notebook bench clean
 
 install: $(STAMP)
 
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml Makefile
 run: install
 	$(BIN)/python -m ops run $(RUN_ARGS)
 
+# Every tier (unit, integration, slow): what CI runs.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier only (in-process, fakes): the inner loop.
+test-fast: install
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -55,26 +55,28 @@ class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]
     sent_at: AwareDatetime | None = Field(None, description="When the client sent the event.")
 
 
+def _batch_model(
+    name: str, doc: str, key: str, item: type[BaseModel], limit: int
+) -> type[BaseModel]:
+    """A body with 1..limit `item`s under `key` and nothing else."""
+    items = Annotated[list[item], Field(min_length=1, max_length=limit)]
+    return create_model(
+        name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **{key: (items, ...)}
+    )
+
+
 @lru_cache(maxsize=8)
 def predict_batch_model(limit: int) -> type[BaseModel]:
     """`PredictBatch`: the body of POST /predict with 1..limit records under `instances`."""
-    return create_model(
-        "PredictBatch",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__="Several install records scored in one request.",
-        instances=(Annotated[list[InstallRecord], Field(min_length=1, max_length=limit)], ...),
-    )
+    doc = "Several install records scored in one request."
+    return _batch_model("PredictBatch", doc, "instances", InstallRecord, limit)
 
 
 @lru_cache(maxsize=8)
 def event_batch_model(limit: int) -> type[BaseModel]:
     """`EventBatch`: the body of POST /events with 1..limit events under `events`."""
-    return create_model(
-        "EventBatch",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__="Several install events appended in one request.",
-        events=(Annotated[list[InstallEvent], Field(min_length=1, max_length=limit)], ...),
-    )
+    doc = "Several install events appended in one request."
+    return _batch_model("EventBatch", doc, "events", InstallEvent, limit)
 
 
 Prediction = view_model(View.ANSWER, "Prediction", "One prediction made by /predict.")

@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.stream import encode_scored
 from scorer.prediction import Prediction, View, make_prediction, view_builder
+from scorer.predictor import PredictorLike
 
 SOURCE = "api"
 
@@ -20,7 +21,7 @@ answer = view_builder(View.ANSWER)
 
 
 def predict_request(
-    predictor, records: Sequence[Mapping[str, Any]], request_id: str, batch: bool
+    predictor: PredictorLike, records: Sequence[Mapping[str, Any]], request_id: str, batch: bool
 ) -> tuple[list[dict[str, Any]], list[Prediction]]:
     """Predict every record; returns the answers and the predictions to publish.
 

@@ -28,6 +28,7 @@ from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
 from api.scoring import scored_entry
 from scorer.prediction import FLAGS_FIELD
+from scorer.predictor import PredictorLike
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class MetricsCounters(PublishCounters):
 @dataclass
 class Services:
     settings: Settings
-    predictor: Any  # scorer.predictor.Predictor, or a test double with the same interface
+    predictor: PredictorLike
     model_source: dict[str, Any]  # where the model came from (adapters.model_source)
     redis: Any
     engine: Engine

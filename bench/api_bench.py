@@ -35,7 +35,6 @@ import os
 import shutil
 import statistics
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -50,10 +49,7 @@ from api_load import (
     stop_server,
     throughput,
 )
-
-from adapters.cache import cache_value
-from scorer.prediction import make_prediction
-from scorer.schema import STAGE_EVENTS
+from samples import cached_prediction
 
 USER = "bench-user"
 CLIENT_WARM_UP = 20
@@ -161,22 +157,7 @@ def main() -> None:
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
     client = redis.Redis.from_url(redis_url)
-    cached = cache_value(
-        make_prediction(
-            event_id="bench",
-            user_id=USER,
-            source="stream",
-            stage=STAGE_EVENTS,
-            input={},
-            predicted_revenue=1.5,
-            lower=0.5,
-            upper=3.0,
-            model_version="bench",
-            created_at=datetime(2024, 1, 1, tzinfo=UTC),
-            flags=[],
-        )
-    )
-    client.set(prefix + "prediction:" + USER, json.dumps(cached))
+    client.set(prefix + "prediction:" + USER, json.dumps(cached_prediction(USER)))
 
     server_cpus, client_cpus = cpu_layout(args.layout)
     with tempfile.TemporaryDirectory() as tmp, redis_on(client, client_cpus) as redis_moved:

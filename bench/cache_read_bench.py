@@ -20,37 +20,19 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.cache import cache_value  # noqa: E402
+from samples import cached_prediction  # noqa: E402
+
 from adapters.connections import REQUEST, redis_client  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from api.services import PerThreadRedis  # noqa: E402
-from scorer.prediction import make_prediction  # noqa: E402
-from scorer.schema import STAGE_EVENTS  # noqa: E402
 
-VALUE = orjson.dumps(
-    cache_value(
-        make_prediction(
-            event_id="bench",
-            user_id="bench-user",
-            source="stream",
-            stage=STAGE_EVENTS,
-            input={},
-            predicted_revenue=1.5,
-            lower=0.5,
-            upper=3.0,
-            model_version="bench",
-            created_at=datetime(2024, 1, 1, tzinfo=UTC),
-            flags=[],
-        )
-    )
-)
+VALUE = orjson.dumps(cached_prediction("bench-user"))
 
 
 def cpu_us_per_call(read, calls: int) -> float:

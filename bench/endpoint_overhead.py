@@ -111,25 +111,11 @@ def _extract(revision: str) -> Path:
 def cached_value() -> str:
     """A cached install-stage prediction of USER, as this tree's cache stores it."""
     sys.path.insert(0, str(ROOT))
-    from datetime import UTC, datetime
+    from samples import cached_prediction
 
-    from adapters.cache import cache_value
-    from scorer.prediction import make_prediction
     from scorer.schema import STAGE_INSTALL
 
-    prediction = make_prediction(
-        event_id="bench",
-        user_id=USER,
-        source="stream",
-        stage=STAGE_INSTALL,
-        input={},
-        predicted_revenue=1.5,
-        lower=0.5,
-        upper=3.0,
-        model_version="bench",
-        created_at=datetime(2024, 1, 1, tzinfo=UTC),
-    )
-    return json.dumps(cache_value(prediction), default=str)
+    return json.dumps(cached_prediction(USER, STAGE_INSTALL), default=str)
 
 
 def _run(root: Path, requests: int) -> dict[str, float]:

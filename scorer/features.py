@@ -34,28 +34,17 @@ PRIOR_LEVELS = ("country", "platform")
 MIN_EXPOSURE = 1e-12
 """Floor of the exposure inside the log offset (structural zeros are set to 0 separately)."""
 
+DEVICE_SOURCE_FEATURES = ("ios", "brand", "tablet", "os_major", "os_number", "organic")
+"""The device and media-source features, shared by both stages in this order."""
 EVENTS_FEATURES = (
     "event_1",
     "event_2",
     "event_3",
     "event_3_unknown",
-    "ios",
-    "brand",
-    "tablet",
-    "os_major",
-    "os_number",
-    "organic",
+    *DEVICE_SOURCE_FEATURES,
     "prior_log_rate",
 )
-INSTALL_FEATURES = (
-    "ios",
-    "brand",
-    "tablet",
-    "os_major",
-    "os_number",
-    "organic",
-    "prior_log_revenue",
-)
+INSTALL_FEATURES = (*DEVICE_SOURCE_FEATURES, "prior_log_revenue")
 MONOTONE_INCREASING = ("event_2", "event_3")
 """More ad events never lower the predicted rate, hence never the predicted revenue (the offset
 grows with exposure too). The rate is flat in exposure in the data, so this costs nothing."""

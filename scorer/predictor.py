@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,23 @@ class Estimate(NamedTuple):
 
 MEAN = Estimate._fields[0]
 """The column of `predict_batch`'s frame holding the mean prediction."""
+
+
+@runtime_checkable
+class PredictorLike(Protocol):
+    """What the API and the workers need of a predictor: `Predictor` below, or a test double.
+    Its estimates carry the anomaly flags (`Estimate.flags`; a `flags` column from the batch)."""
+
+    card: dict
+
+    @property
+    def version(self) -> str: ...
+
+    def predict_one(self, record: Mapping[str, Any]) -> Estimate: ...
+
+    def predict_batch(
+        self, frame: pd.DataFrame | Mapping[str, Sequence], validated: bool = False
+    ) -> pd.DataFrame: ...
 
 
 def prior_countries(pipeline: FeaturePipeline) -> TrainingDomain:

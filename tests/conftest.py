@@ -1,6 +1,8 @@
 """Shared fixtures: the machine's real Redis and Postgres (isolated per engineer and per test
-session), fakeredis and SQLite for unit tests.
+session), fakeredis and SQLite for unit tests, the committed model and its fake.
 
+Every test is in exactly one tier (unit, integration or slow), given at collection from its
+marks and fixtures (support.tiers).
 Integration tests skip with the reason when a server is unreachable; with REQUIRE_SERVICES=1
 (set by CI) an unreachable server fails them instead.
 """
@@ -17,12 +19,22 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from adapters.migrations import upgrade_database
+from scorer.predictor import Predictor
+
+from support.fakes import FakePredictor
+from support.paths import MODEL_DIR
+from support.tiers import mark_tiers, require_integration_tier
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
 TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_tiers(items)
 
 
 def service_unavailable(what: str, error: Exception) -> None:
@@ -53,8 +65,9 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_client(redis_url):
+def redis_client(request, redis_url):
     """A client of the real Redis on TEST_REDIS_DB, flushed before and after the test."""
+    require_integration_tier(request, "the real Redis")
     client = redis.Redis.from_url(redis_url, socket_timeout=10)
     client.flushdb()
     yield client
@@ -107,9 +120,10 @@ def _migrated_schema_url(postgres_admin):
 
 
 @pytest.fixture
-def database_url(_migrated_schema_url, postgres_admin):
+def database_url(request, _migrated_schema_url, postgres_admin):
     """URL of a migrated schema of its own in database `test` (one per session, emptied
     before each test, dropped at the end)."""
+    require_integration_tier(request, "the real Postgres")
     engine = sqlalchemy.create_engine(_migrated_schema_url)
     with engine.begin() as connection:
         connection.execute(
@@ -120,8 +134,9 @@ def database_url(_migrated_schema_url, postgres_admin):
 
 
 @pytest.fixture
-def empty_database_url(postgres_admin):
+def empty_database_url(request, postgres_admin):
     """URL of a new, empty (never migrated) schema in database `test`, dropped after the test."""
+    require_integration_tier(request, "the real Postgres")
     schema = _new_schema(postgres_admin)
     yield schema_url(TEST_DATABASE_URL, schema)
     _drop_schema(postgres_admin, schema)
@@ -133,3 +148,15 @@ def sqlite_url(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     upgrade_database(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    """The committed model bundle (models/d7), loaded once per session."""
+    return Predictor.load(MODEL_DIR)
+
+
+@pytest.fixture
+def fake_predictor():
+    """The unit tests' stand-in for the model (support.fakes), fresh for each test."""
+    return FakePredictor()

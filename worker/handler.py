@@ -18,6 +18,7 @@ from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
 from adapters.stream import Entry, EventStream, decode_install_event, decode_scored
 from scorer.prediction import KEY
+from scorer.predictor import PredictorLike
 from scorer.schema import InstallRecord
 from worker.faults import is_transient
 from worker.predictions import Persisted, describe, persist_and_cache, predict_events
@@ -92,7 +93,7 @@ class BatchHandler:
 
     def __init__(
         self,
-        predictor,
+        predictor: PredictorLike,
         store: PredictionStore,
         cache: PredictionCache,
         installs: EventStream,

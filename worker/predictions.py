@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
 from scorer.prediction import KEY, MADE_AT, Prediction, make_prediction
-from scorer.predictor import Estimate
+from scorer.predictor import Estimate, PredictorLike
 from scorer.schema import COUNT_COLUMNS, TEXT_COLUMNS
 
 
@@ -50,7 +50,7 @@ def records_frame(inputs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def predict_events(
-    predictor,
+    predictor: PredictorLike,
     records: Sequence,
     event_ids: Sequence[str],
     source: str,

@@ -38,53 +38,59 @@ class TwoParts:
     """Lognormal only: residual variance of log revenue per platform code (the `ios` feature)."""
 
 
-def _fit_positive(
-    kind: str,
-    params: StageParams,
-    config: TrainingConfig,
-    names: tuple[str, ...],
-    features: np.ndarray,
-    revenue: np.ndarray,
-    offset: np.ndarray,
-) -> xgb.Booster:
-    if kind == "gamma":
-        matrix = xgb.DMatrix(features, label=revenue, base_margin=offset, feature_names=list(names))
-        settings = xgb_params(params, {"objective": "reg:gamma"}, config, names)
-    else:
-        matrix = xgb.DMatrix(features, label=np.log(revenue) - offset, feature_names=list(names))
-        settings = xgb_params(params, {"objective": "reg:squarederror"}, config, names)
-        settings.pop("base_score")
-    return xgb.train(settings, matrix, params.rounds)
-
-
 def _log_mu(booster: xgb.Booster, features: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return booster.inplace_predict(features, predict_type="margin").astype(float) + offset
 
 
-def _oof_sigma2(
-    params: StageParams,
-    config: TrainingConfig,
-    names: tuple[str, ...],
-    features: np.ndarray,
-    revenue: np.ndarray,
-    offset: np.ndarray,
-) -> dict[float, float]:
-    """Variance of out-of-fold log residuals, per platform code (pooled where a code is rare)."""
-    residual = np.zeros(len(revenue))
-    folds = KFold(SIGMA_FOLDS, shuffle=True, random_state=config.seed)
-    for train, test in folds.split(features):
-        booster = _fit_positive(
-            "lognormal", params, config, names, features[train], revenue[train], offset[train]
-        )
-        residual[test] = np.log(revenue[test]) - _log_mu(booster, features[test], offset[test])
-    platform = features[:, names.index("ios")]
-    pooled = float(np.mean(residual**2))
-    return {
-        float(code): float(np.mean(residual[platform == code] ** 2))
-        if (platform == code).sum() >= 30
-        else pooled
-        for code in np.unique(platform)
-    } | {"pooled": pooled}
+@dataclass(frozen=True)
+class _StageFit:
+    """How one stage's boosters are trained: its parameters, the run's config, feature names."""
+
+    params: StageParams
+    config: TrainingConfig
+    names: tuple[str, ...]
+
+    def settings(self, objective: str) -> dict:
+        return xgb_params(self.params, {"objective": objective}, self.config, self.names)
+
+    def train(self, settings: dict, matrix: xgb.DMatrix) -> xgb.Booster:
+        return xgb.train(settings, matrix, self.params.rounds)
+
+    def probability(self, features: np.ndarray, positive: np.ndarray) -> xgb.Booster:
+        settings = self.settings("binary:logistic")
+        settings.pop("base_score")
+        labels = xgb.DMatrix(features, label=positive.astype(float), feature_names=list(self.names))
+        return self.train(settings, labels)
+
+    def positive(
+        self, kind: str, features: np.ndarray, revenue: np.ndarray, offset: np.ndarray
+    ) -> xgb.Booster:
+        names = list(self.names)
+        if kind == "gamma":
+            matrix = xgb.DMatrix(features, label=revenue, base_margin=offset, feature_names=names)
+            return self.train(self.settings("reg:gamma"), matrix)
+        matrix = xgb.DMatrix(features, label=np.log(revenue) - offset, feature_names=names)
+        settings = self.settings("reg:squarederror")
+        settings.pop("base_score")
+        return self.train(settings, matrix)
+
+    def oof_sigma2(
+        self, features: np.ndarray, revenue: np.ndarray, offset: np.ndarray
+    ) -> dict[float, float]:
+        """Variance of out-of-fold log residuals, per platform code (pooled where a code is rare)."""
+        residual = np.zeros(len(revenue))
+        folds = KFold(SIGMA_FOLDS, shuffle=True, random_state=self.config.seed)
+        for train, test in folds.split(features):
+            booster = self.positive("lognormal", features[train], revenue[train], offset[train])
+            residual[test] = np.log(revenue[test]) - _log_mu(booster, features[test], offset[test])
+        platform = features[:, self.names.index("ios")]
+        pooled = float(np.mean(residual**2))
+        return {
+            float(code): float(np.mean(residual[platform == code] ** 2))
+            if (platform == code).sum() >= 30
+            else pooled
+            for code in np.unique(platform)
+        } | {"pooled": pooled}
 
 
 @dataclass
@@ -108,24 +114,20 @@ class HurdleCandidate:
             key, names = STAGE_KEYS[stage]
             matrix, target = features[key][rows[stage]], revenue[rows[stage]]
             offset = features[f"{key}_offset"][rows[stage]]
-            model.parts[stage] = cls._fit_stage(kind, params, config, names, matrix, target, offset)
+            fit = _StageFit(params, config, names)
+            model.parts[stage] = cls._fit_stage(kind, fit, matrix, target, offset)
         return model
 
     @staticmethod
-    def _fit_stage(kind, params, config, names, matrix, revenue, offset) -> TwoParts:
+    def _fit_stage(kind: str, fit: _StageFit, matrix, revenue, offset) -> TwoParts:
         positive = revenue > 0
         share = float(positive.mean()) if len(revenue) else 0.0
-        probability = None
-        if 0.0 < share < 1.0:
-            settings = xgb_params(params, {"objective": "binary:logistic"}, config, names)
-            settings.pop("base_score")
-            labels = xgb.DMatrix(matrix, label=positive.astype(float), feature_names=list(names))
-            probability = xgb.train(settings, labels, params.rounds)
+        probability = fit.probability(matrix, positive) if 0.0 < share < 1.0 else None
         if not positive.any():
             return TwoParts(None, 0.0, None)
         part = (matrix[positive], revenue[positive], offset[positive])
-        booster = _fit_positive(kind, params, config, names, *part)
-        sigma2 = _oof_sigma2(params, config, names, *part) if kind == "lognormal" else {}
+        booster = fit.positive(kind, *part)
+        sigma2 = fit.oof_sigma2(*part) if kind == "lognormal" else {}
         return TwoParts(probability, share, booster, sigma2)
 
     def predict_batch(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,5 @@
 import json
 
-import pytest
 import sqlalchemy
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -84,7 +83,6 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     assert current_revision(url) == HEAD
 
 
-@pytest.mark.integration
 def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) is None
     upgrade_database(empty_database_url)
@@ -96,7 +94,6 @@ def test_upgrade_on_an_empty_postgres_schema(empty_database_url):
     assert current_revision(empty_database_url) == HEAD
 
 
-@pytest.mark.integration
 def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_admin):
     upgrade_database(empty_database_url)
     with postgres_admin.connect() as connection:
@@ -167,6 +164,5 @@ def test_flags_migration_up_and_down_on_sqlite_keeps_rows(tmp_path):
     check_flags_migration(f"sqlite:///{tmp_path / 'flags.db'}")
 
 
-@pytest.mark.integration
 def test_flags_migration_up_and_down_on_postgres_keeps_rows(empty_database_url):
     check_flags_migration(empty_database_url)

@@ -128,7 +128,6 @@ def test_check_passes_on_a_migrated_database_and_fails_without_the_table(store, 
     empty.engine.dispose()
 
 
-@pytest.mark.integration
 def test_postgres_keeps_non_finite_bounds_and_big_integers(database_url):
     """JSON has no NaN or Infinity and orjson stops at 64-bit integers: both still insert."""
     engine = make_engine(database_url)

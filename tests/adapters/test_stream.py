@@ -199,7 +199,6 @@ def test_dead_letter_keeps_fields_adds_error_and_acks(client):
     assert stream.delivery_counts("g", [bad, good]) == {good: 1}
 
 
-@pytest.mark.integration
 def test_trim_consumed_keeps_everything_still_pending_or_unread(redis_client):
     stream = EventStream(redis_client, "s", maxlen=None)
     stream.ensure_group("g")
@@ -214,7 +213,6 @@ def test_trim_consumed_keeps_everything_still_pending_or_unread(redis_client):
     assert len(remaining) < 1000
 
 
-@pytest.mark.integration
 def test_read_group_returns_trimmed_pending_entries_without_fields(redis_client):
     stream = EventStream(redis_client, "s", maxlen=None)
     stream.ensure_group("g")
@@ -225,7 +223,6 @@ def test_read_group_returns_trimmed_pending_entries_without_fields(redis_client)
     assert pending[0] == (first, None)
 
 
-@pytest.mark.integration
 def test_reads_work_the_same_over_resp3(redis_url, redis_client):
     import redis
 

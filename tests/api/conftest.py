@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
-from api_fakes import FakePredictor
 
 from adapters.settings import Settings
 from api.app import create_app
 
-API_KEY = "test-key-5f1c"
+from support.api import API_KEY
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def fake_client(redis_server):
 
 
 @pytest.fixture
-def make_app(sqlite_url, fake_client):
+def make_app(sqlite_url, fake_client, fake_predictor):
     """Build an app with settings overrides; the publisher is driven by hand (no thread)."""
     apps = []
 
@@ -33,7 +32,7 @@ def make_app(sqlite_url, fake_client):
         overrides.setdefault("database_url", sqlite_url)
         app = create_app(
             Settings(**overrides),
-            predictor=predictor or FakePredictor(),
+            predictor=predictor or fake_predictor,
             redis=fake_client if redis is None else redis,
             start_publisher=start_publisher,
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from conftest import API_KEY
+
+from support.api import API_KEY
 
 PROTECTED = [
     ("post", "/predict", {"json": {"country": "US"}}),

@@ -12,6 +12,8 @@ from rq.job import Job
 
 from adapters.store import PredictionStore, make_engine
 
+from support.paths import MODEL_DIR
+
 RECORDS = [{"user_id": "b-1", "country": "es", "event_2": 3}, {"country": "fr"}]
 CSV = (
     "user_id,country,platform,event_1,event_2,event_3,revenue\n"
@@ -113,19 +115,16 @@ def test_redis_down_is_503(client, redis_server):
     assert client.get("/batch-jobs/abc").status_code == 503
 
 
-@pytest.mark.integration
 def test_job_runs_to_completion(make_app, redis_client, redis_url, database_url, monkeypatch):
     """A burst rq worker runs the queued job: rows in Postgres (source batch), cache filled,
     status finished with counts."""
-    from test_api_integration import MODEL_DIR
-
     for name, value in {
         "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
-        "MODEL_DIR": MODEL_DIR,
+        "MODEL_DIR": str(MODEL_DIR),
     }.items():
         monkeypatch.setenv(name, value)
-    client = make_app(redis=redis_client, database_url=database_url, model_dir=MODEL_DIR)
+    client = make_app(redis=redis_client, database_url=database_url, model_dir=str(MODEL_DIR))
     client = client.test_client()
     job_id = client.post("/batch-jobs", data=CSV, content_type="text/csv").get_json()["id"]
     queue = Queue("batch-scoring", connection=redis_client)

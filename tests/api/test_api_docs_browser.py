@@ -19,7 +19,11 @@ from werkzeug.serving import make_server
 from adapters.settings import Settings
 from api.app import create_app
 
-MODEL_DIR = str(Path(__file__).resolve().parents[2] / "models" / "d7")
+from support import paths
+
+pytestmark = pytest.mark.slow  # drives Chromium
+
+MODEL_DIR = str(paths.MODEL_DIR)
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",

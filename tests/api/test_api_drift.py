@@ -7,28 +7,25 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from api_fakes import FakePredictor
 
 from adapters.store import PredictionStore
 from scorer.domain import TrainingDomain
 from scorer.drift import ANY, drift_report
 from scorer.synth import synthetic_records
 
+from support.rows import prediction_row
+
 
 def _store(app, frame: pd.DataFrame, created_at: datetime) -> None:
     rows = [
-        {
-            "event_id": f"{created_at:%Y%m%d}-{index}",
-            "user_id": f"u{index}",
-            "source": "api",
-            "stage": "install",
-            "input": {k: (None if v != v else v) for k, v in record.items()},
-            "predicted_revenue": 0.1,
-            "lower": 0.0,
-            "upper": 0.5,
-            "model_version": "fake-1",
-            "created_at": created_at,
-        }
+        prediction_row(
+            f"u{index}",
+            f"{created_at:%Y%m%d}-{index}",
+            0.1,
+            created_at,
+            source="api",
+            input={k: (None if v != v else v) for k, v in record.items()},
+        )
         for index, record in enumerate(frame.to_dict("records"))
     ]
     PredictionStore(app.extensions["d7"].engine).save_many(rows)
@@ -39,8 +36,8 @@ def training():
     return synthetic_records(3000, seed=11).drop(columns="revenue")
 
 
-def test_the_report_is_scorer_drift_of_the_window(make_app, training):
-    predictor = FakePredictor()
+def test_the_report_is_scorer_drift_of_the_window(make_app, fake_predictor, training):
+    predictor = fake_predictor
     predictor.domain = TrainingDomain.fit(training)
     app = make_app(predictor=predictor)
     now = datetime.now(UTC)

@@ -4,12 +4,13 @@ ones, the key check spares exactly the public ones, and limits come from their o
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.endpoints import Endpoint, PathParameter, served_endpoints
 from api.schemas import UserId
 from scorer.schema import COLUMNS
+
+from support.api import API_KEY
 
 CONTRACT_USER_ID_LENGTH = next(c.max_length for c in COLUMNS if c.name == "user_id")
 

@@ -8,13 +8,11 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,9 +23,11 @@ from adapters.store import PredictionStore, make_engine
 from adapters.stream import decode_install_event, decode_scored
 from api.app import create_app
 
-pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = str(ROOT / "models" / "d7")
+from support import paths
+from support.processes import free_port
+from support.rows import prediction_row
+
+MODEL_DIR = str(paths.MODEL_DIR)
 RECORD = {
     "user_id": "int-1",
     "country": "es",
@@ -52,19 +52,9 @@ def real_app(redis_client, redis_url, database_url):
 
 
 def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "stream",
-        "stage": "install",
-        "input": {"country": "es"},
-        "predicted_revenue": revenue,
-        "lower": revenue / 2,
-        "upper": revenue * 2,
-        "model_version": "v-pg",
-        "created_at": when,
-        "flags": [],
-    }
+    return prediction_row(
+        user_id, event_id, revenue, when, input={"country": "es"}, model_version="v-pg"
+    )
 
 
 def test_cache_miss_reads_postgres_and_refills_redis(real_app, redis_client, database_url):
@@ -166,12 +156,6 @@ def test_readiness_with_real_and_unreachable_servers(real_app, redis_url, databa
     assert checks["redis"].startswith("error") and checks["database"].startswith("error")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     payload = json.dumps(body).encode() if body is not None else None
@@ -201,7 +185,12 @@ def test_production_server_sums_metrics_over_workers_and_flushes_on_stop(
     log = log_path.open("w")
     command = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        command, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        command,
+        cwd=paths.ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
     def server_log() -> str:

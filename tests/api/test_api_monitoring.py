@@ -6,7 +6,6 @@ computed independently on the same users."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,9 @@ from api.app import create_app
 from scorer import metrics
 from scorer.synth import synthetic_records
 
-MODEL_DIR = str(Path(__file__).resolve().parents[2] / "models" / "d7")
+from support import paths
+
+MODEL_DIR = str(paths.MODEL_DIR)
 
 
 # --- unit ----------------------------------------------------------------------------------
@@ -152,7 +153,6 @@ def independent_report(database_url, actual: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame(expected)
 
 
-@pytest.mark.integration
 def test_the_report_matches_scorer_metrics_on_the_same_users(
     redis_client, redis_url, database_url, predictor
 ):

@@ -10,6 +10,8 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from adapters.stream import decode_scored
 
+from support.contract import ANSWER_FIELDS
+
 INSTALL = {"user_id": "u-1", "country": "US", "platform": "iOS", "source": "Organic"}
 EARLY = {**INSTALL, "event_1": 4, "event_2": 2, "event_3": 0}
 
@@ -23,20 +25,13 @@ def test_single_record_answer(client):
     response = client.post("/predict", json=EARLY)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {
-        "user_id",
-        "predicted_revenue",
-        "lower",
-        "upper",
-        "stage",
-        "model_version",
-        "flags",
-        "request_id",
-    }
+    assert set(body) == set(ANSWER_FIELDS)
     assert body["flags"] == []
     assert body["user_id"] == "u-1"
     assert body["stage"] == "early_events"
-    assert body["predicted_revenue"] == pytest.approx(0.5 + 0.25 * 6)
+    assert body["predicted_revenue"] == pytest.approx(
+        4 + 10 * 2
+    )  # the fake: event_1 + 10 * event_2
     assert body["lower"] <= body["predicted_revenue"] <= body["upper"]
     assert body["model_version"] == "fake-1"
     assert response.headers["X-Request-ID"] == body["request_id"]

@@ -8,8 +8,6 @@ fixture loader does not run under pytest 9).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import fakeredis
 import pytest
 import schemathesis
@@ -20,7 +18,11 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from adapters.settings import Settings
 from api.app import create_app
 
-MODEL_DIR = str(Path(__file__).resolve().parents[2] / "models" / "d7")
+from support import paths
+
+pytestmark = pytest.mark.slow  # property-based: hundreds of generated requests per endpoint
+
+MODEL_DIR = str(paths.MODEL_DIR)
 EXAMPLES = 40
 """Per operation and mode: bounded so the whole run stays well under a minute."""
 LENIENT_BY_CONTRACT = [negative_data_rejection]

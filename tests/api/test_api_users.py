@@ -9,6 +9,8 @@ import pytest
 
 from adapters.cache import PredictionCache
 
+from support.rows import prediction_row
+
 CACHED = {
     "user_id": "u-7",
     "predicted_revenue": 1.25,
@@ -23,19 +25,15 @@ CACHED = {
 
 
 def stored_row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "batch",
-        "stage": "install",
-        "input": {"country": "US"},
-        "predicted_revenue": revenue,
-        "lower": revenue / 2,
-        "upper": revenue * 2,
-        "model_version": "v-db",
-        "created_at": when,
-        "flags": ["anomalous_country_rate"],
-    }
+    return prediction_row(
+        user_id,
+        event_id,
+        revenue,
+        when,
+        source="batch",
+        model_version="v-db",
+        flags=["anomalous_country_rate"],
+    )
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from api.schemas import Prediction
 from scorer.flags import FLAGS
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.paths import ROOT
 
 
 @pytest.mark.parametrize("page", ["docs/api.md", "docs/business.md"])

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from adapters.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.paths import MODEL_DIR, ROOT
+
 README = (ROOT / "README.md").read_text()
-CARD = json.loads((ROOT / "models" / "d7" / "model_card.json").read_text())
+CARD = json.loads((MODEL_DIR / "model_card.json").read_text())
 
 
 def test_every_setting_is_documented():

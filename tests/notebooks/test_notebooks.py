@@ -14,10 +14,9 @@ import pytest
 
 from scorer.analysis import study
 from scorer.analysis.comparison import summary_table
+from support.paths import MODEL_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-BUNDLE = ROOT / "models" / "d7"
 CHOSEN_TAG = "chosen-model-cv"
 """Tag of the cell that shows the chosen model's cross-validation (the model card's numbers)."""
 MAX_BYTES = 5_000_000
@@ -81,9 +80,10 @@ def test_committed_notebooks_are_small():
 def test_committed_notebook_shows_the_committed_model_card():
     """Catches a notebook left stale after models/d7 was retrained (re-run `make notebook`)."""
     notebook = nbformat.read(NOTEBOOKS[0], as_version=4)
-    assert_shows_the_card(chosen_model_text(notebook), study.load_card(BUNDLE))
+    assert_shows_the_card(chosen_model_text(notebook), study.load_card(MODEL_DIR))
 
 
+@pytest.mark.slow  # starts a notebook kernel
 def test_a_missing_data_set_stops_the_notebook_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv(study.DATA_ENV, str(tmp_path / "absent.csv"))
     with pytest.raises(Exception) as error:
@@ -102,7 +102,7 @@ def test_notebook_runs_top_to_bottom_and_reproduces_the_model_card(dataset, tmp_
     print(f"{NOTEBOOKS[0].name} executed in {time.perf_counter() - start:.0f} s")
     assert not [o for _, o in outputs(notebook, ("error",))]
     differences = study.card_differences(
-        study.load_card(tmp_path / "bundle"), study.load_card(BUNDLE)
+        study.load_card(tmp_path / "bundle"), study.load_card(MODEL_DIR)
     )
     assert differences.equal.all(), differences[~differences.equal].to_string()
-    assert_shows_the_card(chosen_model_text(notebook), study.load_card(BUNDLE))
+    assert_shows_the_card(chosen_model_text(notebook), study.load_card(MODEL_DIR))

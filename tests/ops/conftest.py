@@ -1,13 +1,8 @@
-"""Fixtures of the operations tests: a temporary MLflow tracking store and the committed bundle."""
+"""Fixtures of the operations tests: a temporary MLflow tracking store."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT / "models" / "d7"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,7 +16,8 @@ from api.metrics import ApiMetrics
 from scorer.coverage import MIN_JUDGED_USERS
 from scorer.drift import MAJOR_PSI
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.paths import ROOT
+
 RULES = ROOT / "ops" / "alerts.yml"
 METRIC = re.compile(r"\b((?:d7|api)_[a-z0-9_]+)\b")
 

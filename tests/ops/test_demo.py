@@ -5,13 +5,10 @@ equal to the file's), and `ops monitor report` writes a page with every plot."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,7 +20,9 @@ from scorer.monitoring import MATCHED, OVERDUE_AFTER_DAYS
 from scorer.synth import synthetic_records
 from scorer.train import StageParams, TrainingConfig, fit_predictor
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.paths import ROOT
+from support.processes import free_port, wait_for_line
+
 USERS = 300
 SMALL = TrainingConfig(
     events=StageParams(20, 0.2, 3, 1.0, 0.8, 1.0, 1.0, 1.5),
@@ -52,7 +51,7 @@ def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
         training.drop(columns="revenue"), training.revenue.to_numpy(), SMALL, threads=1,
         card={"version": "demo-small"},
     ).save(bundle)  # fmt: skip
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "API_KEY")}
     env.update(MODEL_DIR=str(bundle))
@@ -64,7 +63,7 @@ def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        _wait_for(log, r"Ctrl-C stops everything", service)
+        wait_for_line(log, r"Ctrl-C stops everything", service)
         report = run_demo(Api(f"http://127.0.0.1:{port}"), data, datetime.now(UTC).date())
         assert report["totals"][MATCHED] == 2 * USERS
         by_stage = {row["stage"]: row for row in report["segments"]}
@@ -90,21 +89,3 @@ def test_the_demo_fills_the_report_of_make_run_s_embedded_mode(tmp_path):
             service.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(service.pid, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for(log: Path, pattern: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if re.search(pattern, log.read_text(errors="replace")):
-            return
-        assert process.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.25)
-    raise AssertionError(log.read_text()[-3000:])

@@ -10,7 +10,6 @@ import sys
 import pytest
 import redis
 import sqlalchemy
-from conftest import MODEL_DIR, ROOT
 
 from adapters.cache import PredictionCache
 from adapters.connections import WORKER, redis_client
@@ -20,6 +19,8 @@ from adapters.stream import EventStream, encode_install_event
 from ops.embedded import EmbeddedRedis
 from scorer.synth import synthetic_records
 from worker.wiring import build_worker
+
+from support.paths import MODEL_DIR, ROOT
 
 
 @pytest.fixture
@@ -75,6 +76,7 @@ def test_the_stream_worker_scores_persists_caches_and_acknowledges(settings):
     assert (group["pending"], group["lag"]) == (0, 0)
 
 
+@pytest.mark.slow  # an rq worker process on the embedded Redis
 def test_the_rq_worker_runs_a_batch_job(settings, tmp_path):
     client = redis.Redis.from_url(settings.redis_url)
     queue = batch_queue(client, settings.rq_queue)

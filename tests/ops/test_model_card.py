@@ -3,9 +3,10 @@
 import json
 
 from click.testing import CliRunner
-from conftest import MODEL_DIR
 
 from ops.cli import cli
+
+from support.paths import MODEL_DIR
 
 
 def test_card_prints_every_stage_and_subset_with_the_card_values():

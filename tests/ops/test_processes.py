@@ -10,6 +10,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from ops.processes import ProcessSupervisor
 
@@ -50,6 +51,7 @@ def wait_for_output(output: io.StringIO, text: str, timeout: float = 15) -> str:
     return output.getvalue()
 
 
+@pytest.mark.slow  # starts and stops a process tree
 def test_stop_leaves_no_process_behind():
     output = io.StringIO()
     services = ProcessSupervisor(output, stop_seconds=3)
@@ -80,6 +82,7 @@ def test_a_service_that_exits_is_reported():
     services.stop()
 
 
+@pytest.mark.slow  # starts and stops a process tree
 def test_stop_kills_a_child_that_left_the_process_group():
     """rq's work horse calls setpgrp(): a SIGKILL of its parent's group misses it, so the
     launcher would report "stopped" with the horse still running its job."""

@@ -8,17 +8,21 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from conftest import MODEL_DIR
 
 from adapters import registry
 from adapters.model_source import ModelSourceError, load_predictor
 from adapters.settings import Settings
 from ops.cli import cli
 
-pytestmark = pytest.mark.filterwarnings(
-    # MLflow's own SQLAlchemy models, on SQLAlchemy 2.1
-    "ignore:The ``noload`` loader strategy is deprecated"
-)
+from support.paths import MODEL_DIR
+
+pytestmark = [
+    pytest.mark.slow,  # a fresh MLflow store per module, bundles logged and loaded
+    pytest.mark.filterwarnings(
+        # MLflow's own SQLAlchemy models, on SQLAlchemy 2.1
+        "ignore:The ``noload`` loader strategy is deprecated"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

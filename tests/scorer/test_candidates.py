@@ -19,6 +19,8 @@ from scorer.features import FeaturePipeline
 from scorer.schema import TEXT_COLUMNS
 from scorer.train import fit_models
 
+pytestmark = pytest.mark.slow  # fits every candidate model
+
 COLUMNS = ["predicted_revenue", "lower", "upper", "stage", "flags"]
 
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,10 +12,21 @@ from click.testing import CliRunner
 from scorer.bundle import train_bundle
 from scorer.cli import cli
 
+from support.contract import CSV_COLUMNS
+
+pytestmark = pytest.mark.slow  # trains a bundle with cross-validation
+
 
 def main(argv: list[str]):
     """Run the command line in this process; returns the click Result."""
     return CliRunner().invoke(cli, argv)
+
+
+def predict_file(model: Path, data: Path, out: Path):
+    """`predict --quiet` from `data` to `out` with the bundle at `model`."""
+    return main(
+        ["predict", "--model", str(model), "--data", str(data), "--out", str(out), "--quiet"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,31 +68,9 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
     )
     raw.to_csv(source, index=False)
     out = tmp_path / "out.csv"
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(folder / "model"),
-                "--data",
-                str(source),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        ).exit_code
-        == 0
-    )
+    assert predict_file(folder / "model", source, out).exit_code == 0
     result = pd.read_csv(out)
-    assert list(result.columns) == [
-        "user_id",
-        "predicted_revenue",
-        "lower",
-        "upper",
-        "stage",
-        "model_version",
-        "flags",
-    ]
+    assert list(result.columns) == list(CSV_COLUMNS)
     assert result["flags"].iloc[200] == "unseen_country"
     assert result["flags"].iloc[201] == "event_count_above_training"
     assert result["flags"].drop([200, 201]).isna().all()  # an empty cell: no flag
@@ -89,18 +79,7 @@ def test_predict_writes_every_row_and_ignores_revenue(trained, tmp_path):
         result.stage.iloc[100:] == "early_events"
     ).all()
     assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(folder / "model"),
-                "--data",
-                str(tmp_path / "attrs.csv"),
-                "--out",
-                str(tmp_path / "attrs_out.csv"),
-                "--quiet",
-            ]
-        ).exit_code
+        predict_file(folder / "model", tmp_path / "attrs.csv", tmp_path / "attrs_out.csv").exit_code
         == 0
     )
     assert (pd.read_csv(tmp_path / "attrs_out.csv").stage == "install").all()

@@ -2,7 +2,6 @@
 the targets of its own model card, and behaves sensibly on real records."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,10 @@ import xgboost as xgb
 
 from scorer.data import read_records
 from scorer.evaluate import drop_events
-from scorer.predictor import Predictor
 
-BUNDLE = Path("models/d7")
+from support.paths import MODEL_DIR
+
+BUNDLE = MODEL_DIR
 TARGETS = {  # (stage, subset, metric): (low, high) from the model-core issue
     ("early_events", "all", "mae"): (0, 3.0),
     ("early_events", "all", "r2"): (0.985, 1),
@@ -24,11 +24,6 @@ TARGETS = {  # (stage, subset, metric): (low, high) from the model-core issue
     ("install", "excl_anomalous", "gini"): (0.28, 1),
     ("early_events", "excl_anomalous", "coverage_80"): (0.75, 0.85),
 }
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor.load(BUNDLE)
 
 
 def test_bundle_is_small_and_complete():

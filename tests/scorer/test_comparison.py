@@ -7,6 +7,8 @@ from scorer.analysis.candidates import Contender, CountryRateBaseline, MeanBasel
 from scorer.analysis.comparison import compare, mean_std, summary_table
 from scorer.train import fit_predictor
 
+pytestmark = pytest.mark.slow  # fits every contender
+
 
 @pytest.fixture(scope="module")
 def comparison(synthetic, small_config):

@@ -32,6 +32,7 @@ def test_two_part_is_probability_times_revenue_of_the_exposed(synthetic, small_c
     assert predicted.sum() == pytest.approx(revenue.sum(), rel=0.25)
 
 
+@pytest.mark.slow  # fits every install-stage model
 def test_comparison_has_every_model_under_both_evaluations(synthetic, small_config, monkeypatch):
     frame, revenue = synthetic
     monkeypatch.setattr(install_stage, "MIN_SEGMENT_USERS", 10)

@@ -1,11 +1,15 @@
-"""Behaviour of the predictor: the same answers on both paths, sensible directions, stages."""
+"""Behaviour of the predictor: the same answers on both paths, sensible directions, stages; the
+`PredictorLike` contract that the real predictor and the tests' fake share."""
+
+import inspect
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from scorer.data import validate_frame
 from scorer.evaluate import drop_events
-from scorer.predictor import Predictor
+from scorer.predictor import Estimate, Predictor, PredictorLike
 from scorer.schema import RECORD_COLUMNS, STAGE_EVENTS, STAGE_INSTALL
 
 
@@ -16,14 +20,37 @@ def as_records(frame):
     ]
 
 
+@pytest.fixture(params=["small_predictor", "fake_predictor"])
+def any_predictor(request):
+    """A real Predictor, then the tests' fake: both must keep the `PredictorLike` contract."""
+    return request.getfixturevalue(request.param)
+
+
+def test_the_predictor_and_its_fake_follow_the_protocol(any_predictor):
+    assert isinstance(any_predictor, PredictorLike)
+    assert isinstance(any_predictor.version, str) and isinstance(any_predictor.card, dict)
+    for name in ("predict_one", "predict_batch"):
+        expected = inspect.signature(getattr(PredictorLike, name)).parameters.values()
+        found = inspect.signature(getattr(type(any_predictor), name)).parameters.values()
+        assert [(p.name, p.kind, p.default) for p in found] == [
+            (p.name, p.kind, p.default) for p in expected
+        ], name
+
+
 @pytest.mark.parametrize("at_install", [False, True])
-def test_single_and_batch_paths_are_identical(small_predictor, synthetic, at_install):
+def test_single_and_batch_paths_are_identical(any_predictor, synthetic, at_install):
     frame = synthetic[0].iloc[:400]
     frame = drop_events(frame) if at_install else frame
-    batch = small_predictor.predict_batch(frame)
-    single = pd.DataFrame([small_predictor.predict_one(r)._asdict() for r in as_records(frame)])
+    batch = any_predictor.predict_batch(frame)
+    assert list(batch.columns) == list(Estimate._fields)
+    estimates = [any_predictor.predict_one(r) for r in as_records(frame)]
+    assert all(isinstance(estimate, Estimate) for estimate in estimates)
+    single = pd.DataFrame([estimate._asdict() for estimate in estimates])
     for column in ("predicted_revenue", "lower", "upper", "stage"):
         assert np.array_equal(single[column].to_numpy(), batch[column].to_numpy()), column
+    validated = validate_frame(frame).to_dict("records")  # the flags read validated records
+    assert [any_predictor.predict_one(r).flags for r in validated] == batch["flags"].tolist()
+    assert all(isinstance(flags, list) for flags in batch["flags"])  # what the API/worker store
 
 
 def test_predictions_are_non_negative_and_intervals_contain_the_mean(small_predictor, synthetic):

@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
 
 from scorer.evaluate import cross_validate
 from scorer.train import fit_predictor
+
+pytestmark = pytest.mark.slow  # trains models
 
 
 def test_training_is_deterministic(synthetic, small_config):

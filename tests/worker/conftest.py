@@ -1,24 +1,19 @@
-"""Fixtures for the worker tests: a fake Predictor for unit tests, settings and a worker wired
-to fakeredis + SQLite (unit) or to the real Redis + Postgres (integration)."""
+"""Fixtures for the worker tests: settings and a worker wired to fakeredis + SQLite + the fake
+predictor (unit) or to the real Redis + Postgres + the committed model (integration)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from worker_fakes import FakePredictor
 
 from adapters.settings import Settings
 from adapters.store import make_engine
 from worker.wiring import build_worker
 
-
-@pytest.fixture
-def fake_predictor():
-    return FakePredictor()
+from support.paths import MODEL_DIR, ROOT
 
 
 @pytest.fixture
@@ -50,17 +45,6 @@ def make_unit_worker(unit_settings, fake_redis, fake_predictor):
 
 
 # --- integration: the real Redis and Postgres, the real model ------------------------------
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT / "models" / "d7"
-
-
-@pytest.fixture(scope="session")
-def predictor():
-    from scorer.predictor import Predictor
-
-    return Predictor.load(MODEL_DIR)
-
-
 @pytest.fixture
 def service_settings(redis_url, database_url):
     return Settings(

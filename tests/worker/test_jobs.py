@@ -1,11 +1,10 @@
 """rq batch scoring jobs: enqueue and status helpers (fakeredis), and the job run by the real
 `python -m worker rq --burst` against the real Redis and Postgres."""
 
-import pytest
-from stream_checks import rows, synthetic_installs
-
 from adapters.cache import PredictionCache
 from adapters.jobs import batch_job_status, batch_queue, enqueue_batch_job
+
+from support.streams import rows, synthetic_installs
 
 
 def test_enqueued_job_reports_queued_with_its_total(fake_redis):
@@ -19,7 +18,6 @@ def test_enqueued_job_reports_queued_with_its_total(fake_redis):
     assert batch_job_status(queue, "no-such-job") is None
 
 
-@pytest.mark.integration
 def test_burst_worker_scores_persists_and_caches_a_job(redis_client, service_settings, spawn):
     records = synthetic_installs(450, seed=21)
     records[5]["event_1"] = -3
@@ -52,7 +50,6 @@ def test_burst_worker_scores_persists_and_caches_a_job(redis_client, service_set
     assert cache.get(records[0]["user_id"])["source"] == "batch"
 
 
-@pytest.mark.integration
 def test_failing_job_is_retried_then_kept_in_the_failed_registry(
     redis_client, service_settings, spawn
 ):

@@ -31,6 +31,8 @@ from scorer.domain import TrainingDomain
 from scorer.synth import synthetic_records
 from worker.monitoring import complete_cohorts, gauge_samples
 
+from support.rows import prediction_row
+
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
@@ -43,18 +45,16 @@ def engine(sqlite_url):
 
 
 def _prediction(index: int, record: dict, made: datetime, predicted: float) -> dict:
-    return {
-        "event_id": f"e{index}-{made:%j}",
-        "user_id": f"u{index}",
-        "source": "api",
-        "stage": "install",
-        "input": {key: (None if value != value else value) for key, value in record.items()},
-        "predicted_revenue": predicted,
-        "lower": predicted / 4,
-        "upper": predicted * 2,
-        "model_version": "v1",
-        "created_at": made,
-    }
+    return prediction_row(
+        f"u{index}",
+        f"e{index}-{made:%j}",
+        predicted,
+        made,
+        source="api",
+        input={key: (None if value != value else value) for key, value in record.items()},
+        lower=predicted / 4,
+        model_version="v1",
+    )
 
 
 def test_the_gauges_are_the_report_of_the_last_complete_cohorts(engine):

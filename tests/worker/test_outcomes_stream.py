@@ -9,15 +9,19 @@ import time
 from datetime import date
 
 import pytest
-from stream_checks import wait_for
-from tcp_proxy import TcpProxy
+from sqlalchemy import select
 
 from adapters.outcomes import OutcomeStore, encode_outcome
+from adapters.outcomes import outcomes as outcomes_table
 from adapters.store import make_engine
 from adapters.stream import EventStream
 from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.push import push_csv
 from worker.wiring import build_worker
+
+from support.processes import log_text
+from support.streams import pending, wait_for
+from support.tcp_proxy import TcpProxy
 
 
 def outcomes(count, seed=1):
@@ -39,22 +43,15 @@ def push_outcomes(client, settings, rows) -> list[str]:
 def stored(database_url) -> dict[str, dict]:
     engine = make_engine(database_url)
     try:
-        from sqlalchemy import select
-
-        from adapters.outcomes import outcomes as table
-
         with engine.connect() as connection:
-            return {
-                row["user_id"]: dict(row) for row in connection.execute(select(table)).mappings()
-            }
+            rows = connection.execute(select(outcomes_table)).mappings()
+            return {row["user_id"]: dict(row) for row in rows}
     finally:
         engine.dispose()
 
 
 def outcome_pending(client, settings) -> int:
-    if not client.exists(settings.outcomes_stream):
-        return 0
-    return client.xpending(settings.outcomes_stream, settings.consumer_group)["pending"]
+    return pending(client, settings, settings.outcomes_stream)
 
 
 def assert_each_once(client, settings, expected) -> None:
@@ -123,16 +120,7 @@ def test_push_sends_an_outcomes_csv_and_refuses_one_without_revenue(fake_redis, 
 
 # --- integration: real worker processes, Redis and Postgres -------------------------------
 
-integration = pytest.mark.integration
 
-
-def log_text(process) -> str:
-    from pathlib import Path
-
-    return Path(process.log_path).read_text()
-
-
-@integration
 def test_outcomes_survive_a_kill_between_commit_and_ack(redis_client, service_settings, spawn):
     rows = outcomes(300, seed=3)
     push_outcomes(redis_client, service_settings, rows)
@@ -146,7 +134,6 @@ def test_outcomes_survive_a_kill_between_commit_and_ack(redis_client, service_se
     assert_each_once(redis_client, settings, rows)
 
 
-@integration
 def test_outcomes_wait_out_postgres_refusing_connections(redis_client, service_settings, spawn):
     proxy = TcpProxy(5432)
     proxy.up()
@@ -172,7 +159,6 @@ def test_outcomes_wait_out_postgres_refusing_connections(redis_client, service_s
     assert_each_once(redis_client, service_settings, rows)
 
 
-@integration
 def test_duplicated_and_corrected_outcomes_on_postgres(redis_client, service_settings, predictor):
     rows = outcomes(400, seed=5)
     push_outcomes(redis_client, service_settings, rows)

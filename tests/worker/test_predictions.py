@@ -3,12 +3,13 @@ from its answer."""
 
 import pandas as pd
 import pytest
-from stream_checks import synthetic_installs
 
 from adapters.stream import decode_install_event, encode_install_event
 from scorer.data import validate_frame
 from scorer.schema import InstallRecord
 from worker.predictions import predict_events, records_frame
+
+from support.streams import synthetic_installs
 
 
 def stream_records(count, seed=3):

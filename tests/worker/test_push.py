@@ -4,11 +4,12 @@ import csv
 import time
 
 import pytest
-from stream_checks import row_count, synthetic_installs
 
 from adapters.stream import EventStream, decode_install_event
 from scorer.schema import InstallRecord
 from worker.push import push_csv
+
+from support.streams import row_count, synthetic_installs
 
 
 def write_csv(path, records, extra_columns=()):
@@ -49,7 +50,6 @@ def test_a_file_without_record_columns_is_refused(fake_redis, tmp_path):
         push_csv(EventStream(fake_redis, "installs"), path, progress=False)
 
 
-@pytest.mark.integration
 def test_push_command_then_worker_persists_every_row(
     redis_client, service_settings, spawn, tmp_path, predictor
 ):

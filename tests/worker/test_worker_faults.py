@@ -9,36 +9,31 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import sqlalchemy
-from stream_checks import (
-    acked,
-    assert_exactly_once_and_cached,
-    pending,
-    push,
-    row_count,
-    synthetic_installs,
-    wait_for,
-)
-from tcp_proxy import TcpProxy
 
 from adapters.cache import PredictionCache
 from adapters.store import make_engine
 from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.wiring import build_worker
 
-pytestmark = pytest.mark.integration
+from support.processes import log_text
+from support.streams import (
+    acked,
+    assert_exactly_once_and_cached,
+    pending,
+    push_installs,
+    row_count,
+    synthetic_installs,
+    wait_for,
+)
+from support.tcp_proxy import TcpProxy
 
 
 def events(count, seed=1):
     records = synthetic_installs(count, seed)
     return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
-
-
-def log_text(process) -> str:
-    return Path(process.log_path).read_text()
 
 
 def small_batches(settings):
@@ -54,7 +49,7 @@ def finish(spawn, settings, consumer="finisher"):
 
 def test_sigkill_mid_stream_then_restart(redis_client, service_settings, spawn):
     records, ids, users = events(1500)
-    push(redis_client, service_settings, records, ids)
+    push_installs(redis_client, service_settings, records, ids)
     worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
     wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
     worker.send_signal(signal.SIGKILL)
@@ -68,7 +63,7 @@ def test_killed_after_commit_before_xack(redis_client, service_settings, spawn):
     """A real SIGKILL of a real worker process between its third database commit and that
     batch's cache writes and XACK (fault injection enabled only through the environment)."""
     records, ids, users = events(300, seed=2)
-    push(redis_client, service_settings, records, ids)
+    push_installs(redis_client, service_settings, records, ids)
     settings = small_batches(service_settings)  # 20 per batch, so commit 3 holds entries 41-60
     dying = spawn(settings, "run", "--consumer", "dying", env={KILL_AFTER_COMMITS_ENV: "3"})
     assert dying.wait(timeout=60) == -signal.SIGKILL, log_text(dying)
@@ -83,48 +78,35 @@ def test_killed_after_commit_before_xack(redis_client, service_settings, spawn):
     assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
 
-def test_postgres_connections_refused_for_seconds(redis_client, service_settings, spawn):
-    proxy = TcpProxy(5432)
-    proxy.up()
-    through_proxy = service_settings.database_url.replace(":5432/", f":{proxy.port}/")
-    settings = service_settings.model_copy(update={"database_url": through_proxy})
-    records, ids, users = events(900, seed=3)
-    worker = spawn(settings, "run", "--consumer", "w1")
-    try:
-        push(redis_client, settings, records[:300], ids[:300])
-        wait_for(lambda: row_count(service_settings.database_url) > 0, 60, "first rows")
-        proxy.down()
-        push(redis_client, settings, records[300:600], ids[300:600])
-        time.sleep(4)
-        assert acked(redis_client, settings) <= row_count(service_settings.database_url)
-        assert worker.poll() is None, "the worker gave up"
-        proxy.up()
-        push(redis_client, settings, records[600:], ids[600:])
-        wait_for(lambda: row_count(service_settings.database_url) == 900, 60, "all rows")
-        wait_for(lambda: pending(redis_client, settings) == 0, 30, "all acked")
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
-    finally:
-        proxy.down()
-    assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
+OUTAGES = {  # server: (its port, the setting that points at it, seconds it stays down, seed)
+    "postgres": (5432, "database_url", 4, 3),
+    "redis": (6379, "redis_url", 3, 4),
+}
 
 
-def test_redis_gone_for_seconds(redis_client, service_settings, spawn):
-    proxy = TcpProxy(6379)
+@pytest.mark.parametrize("server", sorted(OUTAGES))
+def test_a_server_gone_for_seconds(redis_client, service_settings, spawn, server):
+    """The worker reaches `server` through a proxy that refuses connections for a while; it
+    keeps going and every event ends up persisted once and cached."""
+    port, setting, seconds, seed = OUTAGES[server]
+    proxy = TcpProxy(port)
     proxy.up()
-    through_proxy = service_settings.redis_url.replace(":6379/", f":{proxy.port}/")
-    settings = service_settings.model_copy(update={"redis_url": through_proxy})
-    records, ids, users = events(600, seed=4)
+    through_proxy = getattr(service_settings, setting).replace(f":{port}/", f":{proxy.port}/")
+    settings = service_settings.model_copy(update={setting: through_proxy})
+    database_url = service_settings.database_url  # read directly, never through the proxy
+    records, ids, users = events(900, seed=seed)
     worker = spawn(settings, "run", "--consumer", "w1")
     try:
-        push(redis_client, settings, records[:300], ids[:300])
-        wait_for(lambda: row_count(settings.database_url) > 0, 60, "first rows")
+        push_installs(redis_client, settings, records[:300], ids[:300])
+        wait_for(lambda: row_count(database_url) > 0, 60, "first rows")
         proxy.down()
-        push(redis_client, settings, records[300:], ids[300:])
-        time.sleep(3)
+        push_installs(redis_client, settings, records[300:600], ids[300:600])
+        time.sleep(seconds)
+        assert acked(redis_client, settings) <= row_count(database_url)
         assert worker.poll() is None, "the worker gave up"
         proxy.up()
-        wait_for(lambda: row_count(settings.database_url) == 600, 60, "all rows")
+        push_installs(redis_client, settings, records[600:], ids[600:])
+        wait_for(lambda: row_count(database_url) == 900, 60, "all rows")
         wait_for(lambda: pending(redis_client, settings) == 0, 30, "all acked")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
@@ -138,11 +120,11 @@ def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
 ):
     records, ids, users = events(50, seed=5)
     settings = service_settings.model_copy(update={"claim_idle_ms": 0, "max_deliveries": 2})
-    push(redis_client, settings, records[:25], ids[:25])
+    push_installs(redis_client, settings, records[:25], ids[:25])
     unparseable = redis_client.xadd(settings.installs_stream, {"country": "es", "event_1": "x"})
     nul = dict(records[0], user_id="nul-user", country="e\x00s")
-    (rejected_by_postgres,) = push(redis_client, settings, [nul], ["nul-event"])
-    push(redis_client, settings, records[25:], ids[25:])
+    (rejected_by_postgres,) = push_installs(redis_client, settings, [nul], ["nul-event"])
+    push_installs(redis_client, settings, records[25:], ids[25:])
     engine = make_engine(settings.database_url)
     outcome = build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
     engine.dispose()
@@ -159,9 +141,11 @@ def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
 
 def test_duplicated_event_ids_make_one_row_each(redis_client, service_settings, predictor):
     records, ids, users = events(300, seed=6)
-    push(redis_client, service_settings, records, ids)
-    push(redis_client, service_settings, records[::2], ids[::2])  # sent again, later batches
-    push(redis_client, service_settings, records[:50], ids[:50])
+    push_installs(redis_client, service_settings, records, ids)
+    push_installs(
+        redis_client, service_settings, records[::2], ids[::2]
+    )  # sent again, later batches
+    push_installs(redis_client, service_settings, records[:50], ids[:50])
     engine = make_engine(service_settings.database_url)
     worker = build_worker(service_settings, predictor, redis_client, engine)
     outcome = worker.run(until_empty=True)
@@ -179,7 +163,7 @@ def test_two_workers_share_the_group_and_one_dies(redis_client, service_settings
         60,
         "both workers reading",
     )
-    push(redis_client, service_settings, records, ids)
+    push_installs(redis_client, service_settings, records, ids)
     wait_for(lambda: row_count(service_settings.database_url) >= 300, 60, "300 rows")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
@@ -204,7 +188,7 @@ def test_sigterm_finishes_and_acks_the_current_batch(
     redis_client, service_settings, spawn, predictor
 ):
     records, ids, users = events(1500, seed=8)
-    push(redis_client, service_settings, records, ids)
+    push_installs(redis_client, service_settings, records, ids)
     worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
     wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
     worker.send_signal(signal.SIGTERM)
@@ -252,19 +236,30 @@ def row_held(database_url, event_id):
         engine.dispose()
 
 
-def test_sigterm_stops_a_worker_whose_commit_waits_on_a_lock(redis_client, service_settings, spawn):
-    """The commit thread waits in its INSERT while the main thread has read the next batch and
-    waits for it: the first SIGTERM must still stop the worker (the statement times out, the
-    batch stays pending), not leave it waiting as long as the other transaction lasts."""
-    records, ids, users = events(200, seed=10)
+@contextmanager
+def sigterm_while_waiting_on_a_lock(redis_client, spawn, service_settings, seed, timeout_ms):
+    """Push 200 events, hold the row of one of them in another transaction and start a worker
+    (20 per batch, statement timeout `timeout_ms`); once its INSERT waits on that row, send it
+    one SIGTERM and yield `(settings, worker, ids, users)`. The row is released on exit."""
+    records, ids, users = events(200, seed=seed)
     settings = small_batches(service_settings).model_copy(
-        update={"worker_statement_timeout_ms": 1000}
+        update={"worker_statement_timeout_ms": timeout_ms}
     )
-    push(redis_client, settings, records, ids)
+    push_installs(redis_client, settings, records, ids)
     with row_held(settings.database_url, ids[5]) as someone_waits:
         worker = spawn(settings, "run", "--consumer", "w1")
         wait_for(someone_waits, 60, "the worker's INSERT waiting on the lock")
         worker.send_signal(signal.SIGTERM)
+        yield settings, worker, ids, users
+
+
+def test_sigterm_stops_a_worker_whose_commit_waits_on_a_lock(redis_client, service_settings, spawn):
+    """The commit thread waits in its INSERT while the main thread has read the next batch and
+    waits for it: the first SIGTERM must still stop the worker (the statement times out, the
+    batch stays pending), not leave it waiting as long as the other transaction lasts."""
+    with sigterm_while_waiting_on_a_lock(
+        redis_client, spawn, service_settings, seed=10, timeout_ms=1000
+    ) as (settings, worker, ids, users):
         try:
             assert worker.wait(timeout=15) == 0, log_text(worker)
         except subprocess.TimeoutExpired:
@@ -280,15 +275,9 @@ def test_second_sigterm_stops_a_worker_whose_commit_never_ends(
 ):
     """The documented "a second signal stops at once", even while the commit thread is stuck in
     the database (the statement timeout is far off here); nothing uncommitted is acknowledged."""
-    records, ids, users = events(200, seed=11)
-    settings = small_batches(service_settings).model_copy(
-        update={"worker_statement_timeout_ms": 120_000}
-    )
-    push(redis_client, settings, records, ids)
-    with row_held(settings.database_url, ids[5]) as someone_waits:
-        worker = spawn(settings, "run", "--consumer", "w1")
-        wait_for(someone_waits, 60, "the worker's INSERT waiting on the lock")
-        worker.send_signal(signal.SIGTERM)
+    with sigterm_while_waiting_on_a_lock(
+        redis_client, spawn, service_settings, seed=11, timeout_ms=120_000
+    ) as (settings, worker, ids, users):
         wait_for(lambda: "finishing the current batch" in log_text(worker), 10, "first SIGTERM")
         worker.send_signal(signal.SIGTERM)
         try:
@@ -317,7 +306,7 @@ def test_migrate_command_upgrades_an_empty_database(
     assert process.wait(timeout=60) == 0, log_text(process)
     assert "database at revision create_outcomes" in log_text(process)
     records, ids, users = events(20, seed=9)
-    push(redis_client, settings, records, ids)
+    push_installs(redis_client, settings, records, ids)
     engine = make_engine(settings.database_url)
     build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
     engine.dispose()

@@ -5,11 +5,12 @@ import signal
 import pytest
 import sqlalchemy
 from tenacity import wait_fixed
-from worker_fakes import install, push_installs
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
 from adapters.stream import EventStream, encode_scored
+
+from support.streams import install, push_installs
 
 
 @pytest.fixture
@@ -22,6 +23,22 @@ def store(unit_settings):
 @pytest.fixture
 def cache(fake_redis, unit_settings):
     return PredictionCache(fake_redis, unit_settings.cache_prefix, unit_settings.cache_ttl_seconds)
+
+
+def database_refused() -> sqlalchemy.exc.OperationalError:
+    """The error an INSERT raises while Postgres refuses connections."""
+    return sqlalchemy.exc.OperationalError("INSERT", {}, ConnectionError("refused"))
+
+
+def sigterm_while_preparing(worker) -> None:
+    """Deliver SIGTERM to `worker` each time it starts preparing a batch it has read."""
+    prepare = worker.handler.prepare
+
+    def prepare_then_signal(batch):
+        worker._on_signal(signal.SIGTERM, None)
+        return prepare(batch)
+
+    worker.handler.prepare = prepare_then_signal
 
 
 def pending(client, settings, stream=None):
@@ -270,7 +287,7 @@ def test_database_outage_is_retried_with_backoff_and_nothing_is_acked_meanwhile(
     def flaky(rows, connection=None):
         if len(pending_during_outage) < 3:
             pending_during_outage.append(pending(fake_redis, unit_settings))
-            raise sqlalchemy.exc.OperationalError("INSERT", {}, ConnectionError("refused"))
+            raise database_refused()
         return original(rows, connection)
 
     worker.handler.store.insert_new = flaky
@@ -285,13 +302,7 @@ def test_first_signal_finishes_the_batch_second_stops_hard(
 ):
     push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(100)])
     worker = make_unit_worker(worker_batch_size=10)
-    original = worker.handler.prepare
-
-    def prepare_then_signal(batch):
-        worker._on_signal(signal.SIGTERM, None)
-        return original(batch)
-
-    worker.handler.prepare = prepare_then_signal
+    sigterm_while_preparing(worker)
     outcome = worker.run(until_empty=True)
     assert outcome.entries == 10 and outcome.acked == 10
     assert store.count() == 10
@@ -304,16 +315,11 @@ def test_stopping_while_the_last_commit_fails_leaves_its_entries_pending(
 ):
     push_installs(fake_redis, unit_settings, [install(f"u{i}") for i in range(10)])
     worker = make_unit_worker(claim_idle_ms=60000)
-    prepare = worker.handler.prepare
-
-    def prepare_then_signal(batch):
-        worker._on_signal(signal.SIGTERM, None)
-        return prepare(batch)
+    sigterm_while_preparing(worker)
 
     def database_down(rows, connection=None):
-        raise sqlalchemy.exc.OperationalError("INSERT", {}, ConnectionError("refused"))
+        raise database_refused()
 
-    worker.handler.prepare = prepare_then_signal
     worker.handler.store.insert_new = database_down
     outcome = worker.run()
     assert outcome.acked == 0 and store.count() == 0

@@ -1,5 +1,6 @@
-"""What the integration tests of the worker check: every event exactly once in Postgres, every
-user's latest persisted prediction in the cache, nothing left pending; and how they wait."""
+"""Install events for the worker tests and what the tests check of the worker: every event
+exactly once in Postgres, every user's latest persisted prediction in the cache, nothing left
+pending; and how they wait."""
 
 from __future__ import annotations
 
@@ -21,8 +22,24 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
-def push(client, settings, records, event_ids) -> list[str]:
+def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
+    """A small install record (US, iOS, Organic) with the given counts and extra fields."""
+    record = {
+        "user_id": user_id,
+        "country": "US",
+        "platform": "iOS",
+        "source": "Organic",
+        "event_1": event_1,
+        "event_2": event_2,
+    }
+    record.update(extra)
+    return record
+
+
+def push_installs(client, settings, records, event_ids=None) -> list[str]:
+    """Append `records` to the install-events stream (optional idempotency keys); their ids."""
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
+    event_ids = event_ids or [None] * len(records)
     return stream.append_many(
         encode_install_event(record, event_id=event_id)
         for record, event_id in zip(records, event_ids, strict=True)
