@@ -8,6 +8,7 @@ API does not import the worker. rq needs a Redis client without `decode_response
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rq import Queue, Retry
@@ -43,13 +44,15 @@ def enqueue_batch_job(
 
     Each record maps record columns to values (validated again by the job; invalid ones are
     counted, not fatal) and may carry an `event_id`; otherwise row i gets `<job id>:<i>`, so a
-    retried job never writes a row twice. Size limits are the caller's (BATCH_JOB_MAX_RECORDS).
+    retried job never writes a row twice. A record's event time is its `sent_at` if it has one,
+    else the time of this call (kept in the job, so a retry stamps the same time). Size limits
+    are the caller's (BATCH_JOB_MAX_RECORDS).
     """
     records = [dict(record) for record in records]
     job = queue.enqueue_call(
         JOB_FUNCTION,
         args=(records,),
-        kwargs={"chunk_size": chunk_size},
+        kwargs={"chunk_size": chunk_size, "enqueued_at": datetime.now(UTC).isoformat()},
         job_id=job_id,
         timeout=JOB_TIMEOUT,
         result_ttl=RESULT_TTL,

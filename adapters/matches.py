@@ -1,12 +1,15 @@
 """The `outcome_matches` table: each outcome joined with its predictions, kept as outcomes arrive.
 
-A user's outcome is matched with their newest prediction of each stage made before it arrived
+A user's outcome is matched with their newest prediction of each stage (by event time, as the
+cache orders them: `scorer.prediction.recency`) whose event came before the outcome arrived
 (`match_outcomes`, in the transaction that writes the outcomes), so a report reads one table by
 install date instead of joining every outcome with every prediction (bench/calibration_bench.py
 measures both). A row holds what reports group and sum by, plus the whole prediction (every
 column but its input, as JSON: a column added to `predictions` is carried along without an
-edit here). An outcome without a prediction has one row with stage null. `matched_rows` adds the
-predictions still without an outcome (overdue or awaiting).
+edit here), named by its idempotency key (event id, event time). An outcome without a prediction
+has one row with stage null. `matched_rows` adds the predictions still without an outcome
+(overdue or awaiting), placed by the UTC date of their event time (the partition key of
+`predictions` on Postgres, so a window reads only its days).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -36,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from adapters.orm import metadata, predictions
+from adapters.orm import IDEMPOTENCY_KEY, metadata, predictions
 from scorer.monitoring import (
     AWAITING,
     LOWER,
@@ -48,14 +51,16 @@ from scorer.monitoring import (
     PREDICTION_DIMENSIONS,
     UPPER,
 )
-from scorer.outcome import ACTUAL, KEY
-from scorer.prediction import MADE_AT
+from scorer.outcome import ACTUAL
+from scorer.outcome import KEY as OUTCOME_KEY
+from scorer.prediction import EVENT_TIME, KEY, recency
 from scorer.schema import RECORD_COLUMNS
 
 FIGURE_COLUMNS = ("stage", PREDICTED, LOWER, UPPER, "model_version")
 """Prediction columns a match holds as columns of its own (what reports group and sum by)."""
-PREDICTION_KEY = "event_id"
-"""The matched prediction's idempotency key: a full fetch joins on it for every other column."""
+PREDICTION_KEY = IDEMPOTENCY_KEY
+"""The matched prediction's idempotency key (event id, event time): a full fetch joins on it for
+every other column."""
 OTHER_COLUMNS = tuple(
     column.name
     for column in predictions.columns
@@ -76,7 +81,7 @@ outcome_matches = Table(
     Column(ACTUAL, Double, nullable=False),
     *[Column(name, predictions.c[name].type, nullable=True) for name in FIGURE_COLUMNS],
     *[Column(name, Text) for name in PREDICTION_DIMENSIONS],
-    Column(PREDICTION_KEY, Text, nullable=True),
+    *[Column(name, predictions.c[name].type, nullable=True) for name in PREDICTION_KEY],
     Column("matched_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_outcome_matches_user_id_stage", outcome_matches.c.user_id, outcome_matches.c.stage,
@@ -84,26 +89,54 @@ Index("ix_outcome_matches_user_id_stage", outcome_matches.c.user_id, outcome_mat
 Index("ix_outcome_matches_install_date", outcome_matches.c.install_date)
 
 
+SLACK = timedelta(days=1)
+"""Time zones and clocks: a prediction of an install's event may be stamped up to this long
+before its install date."""
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _earliest(outcome: Mapping[str, Any]) -> datetime | None:
+    """The earliest event time of a prediction of the outcome's install (None: install date
+    unknown): the install's events do not come before it."""
+    day = outcome["install_date"]
+    return None if day is None else datetime.combine(day, time(), UTC) - SLACK
+
+
+def _candidates(users: Mapping[str, Mapping[str, Any]]):
+    """The users' predictions that may match: event times between the earliest install date
+    and the latest arrival of their outcomes, each widened by SLACK so that the bounds only
+    spare partitions the rule below would reject (and never depend on how a database stores a
+    time zone)."""
+    clauses = [
+        predictions.c.user_id.in_(list(users)),
+        predictions.c[EVENT_TIME] <= max(_aware(o["received_at"]) for o in users.values()) + SLACK,
+    ]
+    earliest = [_earliest(outcome) for outcome in users.values()]
+    if None not in earliest:
+        clauses.append(predictions.c[EVENT_TIME] >= min(earliest) - SLACK)
+    return select(predictions).where(*clauses)
+
+
 def match_outcomes(connection: Connection, stored: Sequence[Mapping[str, Any]]) -> int:
     """(Re)match the `stored` outcome rows (user_id, revenue, install_date, received_at) with
-    their users' predictions, replacing their earlier matches; returns the rows written."""
-    users = {row[KEY]: row for row in stored}
+    their users' predictions, replacing their earlier matches; returns the rows written.
+
+    A prediction matches if its event time is not after the outcome arrived nor before its
+    install date (less SLACK); of those, the newest of each stage (`recency`) is kept."""
+    users = {row[OUTCOME_KEY]: row for row in stored}
     if not users:
         return 0
-    found = connection.execute(
-        select(predictions)
-        .where(predictions.c.user_id.in_(list(users)))
-        .order_by(predictions.c.created_at, predictions.c.id)
-    ).mappings()
     newest: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for prediction in found:  # oldest first: the last one kept is the newest
-        outcome = users[prediction["user_id"]]
-        if _aware(prediction[MADE_AT]) <= _aware(outcome["received_at"]):
-            newest[(prediction["user_id"], prediction["stage"])] = prediction
+    for prediction in connection.execute(_candidates(users)).mappings():
+        outcome, key = users[prediction["user_id"]], (prediction["user_id"], prediction["stage"])
+        happened, earliest = _aware(prediction[EVENT_TIME]), _earliest(outcome)
+        if happened > _aware(outcome["received_at"]) or (earliest and happened < earliest):
+            continue
+        if key not in newest or recency(prediction) > recency(newest[key]):
+            newest[key] = prediction
     now = datetime.now(UTC)
     rows = [_row(users[user], prediction, now) for (user, _), prediction in newest.items()]
     matched = {user for user, _ in newest}
@@ -114,14 +147,16 @@ def match_outcomes(connection: Connection, stored: Sequence[Mapping[str, Any]]) 
 
 
 def _row(outcome: Mapping[str, Any], prediction: Mapping[str, Any] | None, now) -> dict:
-    made_on = _aware(prediction[MADE_AT]).date() if prediction else None
+    happened_on = _aware(prediction[EVENT_TIME]).date() if prediction else None
     row = {
-        "user_id": outcome[KEY],
-        "install_date": outcome["install_date"] or made_on or _aware(outcome["received_at"]).date(),
+        "user_id": outcome[OUTCOME_KEY],
+        "install_date": outcome["install_date"]
+        or happened_on
+        or _aware(outcome["received_at"]).date(),
         ACTUAL: outcome[ACTUAL],
         "matched_at": now,
-        PREDICTION_KEY: prediction[PREDICTION_KEY] if prediction else None,
     }
+    row |= {name: prediction[name] if prediction else None for name in PREDICTION_KEY}
     row |= {name: prediction[name] if prediction else None for name in FIGURE_COLUMNS}
     inputs = (prediction or {}).get("input") or {}
     return row | {name: inputs.get(name) for name in PREDICTION_DIMENSIONS}
@@ -131,11 +166,13 @@ def _row(outcome: Mapping[str, Any], prediction: Mapping[str, Any] | None, now) 
 
 _DIALECT_SQL = {
     "postgresql": {
-        "date_of": "CAST((p.created_at AT TIME ZONE 'UTC') AS date)",
+        "date_of": f"CAST((p.{EVENT_TIME} AT TIME ZONE 'UTC') AS date)",
         "instant": "(CAST(:{} AS timestamp) AT TIME ZONE 'UTC')",
         "dimension": "p.input->>'{}'",
+        "key": f'p.{KEY} COLLATE "C"',  # byte order, as `recency` and the store compare keys
     },
-    "sqlite": {"date_of": "date(p.created_at)", "instant": ":{}", "dimension": "json_extract(p.input, '$.{}')"},
+    "sqlite": {"date_of": f"date(p.{EVENT_TIME})", "instant": ":{}",
+               "dimension": "json_extract(p.input, '$.{}')", "key": f"p.{KEY}"},
 }  # fmt: skip
 
 
@@ -184,17 +221,18 @@ def _window_sql(dialect: dict[str, str], figures: list[str], extra: list[str], f
     chosen = [f"p.{name}" for name in figures]
     chosen += [f"{dialect['dimension'].format(name)} AS {name}" for name in dimensions]
     chosen += [f"p.{name} AS {SHOWN_AS[name]}" for name in OTHER_COLUMNS if full]
-    joined = " LEFT JOIN predictions p ON p.event_id = m.event_id" if full else ""
+    on = " AND ".join(f"p.{name} = m.{name}" for name in PREDICTION_KEY)
+    joined = f" LEFT JOIN predictions p ON {on}" if full else ""
     return [
         f"SELECT {', '.join(matches)} FROM outcome_matches m{joined}"
         " WHERE m.install_date >= :since AND m.install_date <= :until",
         f"""SELECT {", ".join(waiting)} FROM (
   SELECT p.user_id, CAST({dialect["date_of"]} AS TEXT) AS install_date, {", ".join(chosen)},
          row_number() OVER (PARTITION BY p.user_id, p.stage
-                            ORDER BY p.created_at DESC, p.id DESC) AS newest
+                            ORDER BY p.{EVENT_TIME} DESC, {dialect["key"]} DESC) AS newest
   FROM predictions p
-  WHERE p.created_at >= {dialect["instant"].format("since")}
-    AND p.created_at < {dialect["instant"].format("after")}
+  WHERE p.{EVENT_TIME} >= {dialect["instant"].format("since")}
+    AND p.{EVENT_TIME} < {dialect["instant"].format("after")}
     AND p.user_id IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.user_id = p.user_id)
 ) waiting WHERE newest = 1""",
@@ -254,8 +292,9 @@ def matched_rows(
 
     `status`: matched; no_prediction (an outcome, no prediction before it); overdue (a
     prediction of an install over OVERDUE_AFTER_DAYS days before `today`, no outcome) or
-    awaiting. An install date is the outcome's, else the matched prediction's UTC date, else
-    the date the outcome arrived; a prediction without an outcome is placed by its own UTC date.
+    awaiting. An install date is the outcome's, else the UTC date of the matched prediction's
+    event time, else the date the outcome arrived; a prediction without an outcome is placed
+    by the UTC date of its event time.
     """
     today = today or datetime.now(UTC).date()
     full = columns is None

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         "(statement_timeout; 0: no limit). Past it the batch is retried, so a stuck commit "
         "cannot keep the worker from stopping.",
     )
+    retention_days: int = Field(
+        90,
+        gt=0,
+        description="Days of predictions kept in Postgres, by event time: older daily "
+        "partitions are dropped (`python -m worker partitions`, and the stream worker hourly).",
+    )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
     monitoring_refresh_seconds: int = Field(
         60,

@@ -1,7 +1,8 @@
 """PredictionStore: the `predictions` table through SQLAlchemy 2 (Postgres, or SQLite).
 
-Saving is one bulk INSERT statement per call, idempotent on `event_id`, so a redelivered stream
-entry or a retried job never makes a second row. On Postgres the batch travels as one JSON
+Saving is one bulk INSERT statement per call, idempotent on (event_id, event_time), so a
+redelivered stream entry or a retried job never makes a second row. Lookups answer a user's
+newest prediction by event time (ties: the greatest event_id), as the cache does. On Postgres the batch travels as one JSON
 parameter (`jsonb_to_recordset`, serialised by orjson): binding ten values per row, by
 SQLAlchemy or by the driver, cost more CPU than the rest of the worker's commit.
 """
@@ -31,8 +32,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapters.orm import ROW_COLUMNS, predictions
-from scorer.prediction import DEFAULTS_TO_NOW, KEY, names_of
+from adapters.orm import IDEMPOTENCY_KEY, ROW_COLUMNS, predictions
+from scorer.prediction import DEFAULTS_TO, DEFAULTS_TO_NOW, EVENT_TIME, KEY, names_of
 
 _INSERTS = {"postgresql": postgres_insert, "sqlite": sqlite_insert}
 
@@ -94,6 +95,9 @@ def _row(prediction: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     for name in _LISTS:
         if row[name] is None:
             row[name] = []
+    for name, source in DEFAULTS_TO.items():
+        if row[name] is None:
+            row[name] = row[source]
     return row
 
 
@@ -131,7 +135,7 @@ def _rows_json(rows: list[dict[str, Any]]) -> str:
 
 def _recordset_insert():
     """`INSERT INTO predictions (...) SELECT ... FROM jsonb_to_recordset(:rows) ... ON CONFLICT
-    (event_id) DO NOTHING RETURNING event_id`: the whole batch is one bound JSON text, so the
+    (event_id, event_time) DO NOTHING RETURNING event_id`: the whole batch is one bound JSON text, so the
     driver quotes one string instead of ten values per row."""
     batch = (
         func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
@@ -141,9 +145,19 @@ def _recordset_insert():
     return (
         postgres_insert(predictions)
         .from_select(list(ROW_COLUMNS), select(*[batch.c[name] for name in ROW_COLUMNS]))
-        .on_conflict_do_nothing(index_elements=[predictions.c[KEY]])
+        .on_conflict_do_nothing(index_elements=_CONFLICT)
         .returning(predictions.c[KEY])
     )
+
+
+_CONFLICT = [predictions.c[name] for name in IDEMPOTENCY_KEY]
+
+
+def _newest_first(postgres: bool) -> tuple:
+    """A user's predictions, newest first: `scorer.prediction.recency`, descending. Event ids
+    compare byte by byte, as in Python (SQLite's default; Postgres is told)."""
+    event_id = predictions.c[KEY].collate("C") if postgres else predictions.c[KEY]
+    return predictions.c[EVENT_TIME].desc(), event_id.desc()
 
 
 class PredictionStore:
@@ -156,17 +170,20 @@ class PredictionStore:
         self._insert = _INSERTS[engine.dialect.name]
         self._postgres = engine.dialect.name == "postgresql"
         self._recordset_insert = _recordset_insert() if self._postgres else None
+        self._newest_first = _newest_first(self._postgres)
 
     def insert_statement(self):
-        """INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id, for executemany."""
+        """INSERT ... ON CONFLICT (event_id, event_time) DO NOTHING RETURNING event_id, for
+        executemany."""
         return (
             self._insert(predictions)
-            .on_conflict_do_nothing(index_elements=[predictions.c[KEY]])
+            .on_conflict_do_nothing(index_elements=_CONFLICT)
             .returning(predictions.c[KEY])
         )
 
     def save_many(self, rows: Iterable[Mapping[str, Any]], connection=None) -> int:
-        """Insert predictions whose event_id is new; returns how many rows were inserted.
+        """Insert predictions whose (event_id, event_time) is new; returns how many rows were
+        inserted.
 
         Each row holds the columns of `predictions` but `id` (created_at defaults to now). The
         whole call is one transaction; pass `connection` to join a transaction of your own.
@@ -197,12 +214,12 @@ class PredictionStore:
         return list(found.scalars())
 
     def latest_for_user(self, user_id: str) -> dict[str, Any] | None:
-        """The user's most recent prediction as a dict of its columns (times aware, so it can go
-        straight into the cache), else None."""
+        """The user's newest prediction (latest event time) as a dict of its columns (times
+        aware, so it can go straight into the cache), else None."""
         query = (
             select(predictions)
             .where(predictions.c.user_id == user_id)
-            .order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+            .order_by(*self._newest_first)
             .limit(1)
         )
         with self.engine.connect() as connection:
@@ -218,7 +235,7 @@ class PredictionStore:
             func.row_number()
             .over(
                 partition_by=predictions.c.user_id,
-                order_by=(predictions.c.created_at.desc(), predictions.c.id.desc()),
+                order_by=self._newest_first,
             )
             .label("rank")
         )

@@ -16,6 +16,8 @@ import orjson
 from redis.exceptions import ResponseError
 
 from scorer.prediction import (
+    DEFAULTS_TO,
+    DEFAULTS_TO_NOW,
     DeclaredField,
     View,
     iso_timestamp,
@@ -112,7 +114,7 @@ _SCORED_KEY = SCORED_FIELD.encode()
 """The same field name as Redis returns it to a client without decode_responses."""
 SCORED_NUMBERS = names_of(float, View.STREAM)
 """Payload values that must be finite numbers."""
-_NOW = names_of(datetime, View.STREAM)
+_NOW = tuple(name for name in names_of(datetime, View.STREAM) if name in DEFAULTS_TO_NOW)
 _JSON = names_of(dict, View.STREAM)
 _LISTS = names_of(list, View.STREAM)
 
@@ -141,6 +143,9 @@ def encode_scored(prediction: Mapping[str, Any]) -> dict[str, bytes]:
     for name in _NOW:
         if body[name] is None:
             body[name] = datetime.now(UTC)
+    for name, source in DEFAULTS_TO.items():
+        if body[name] is None:
+            body[name] = body[source]
     try:  # orjson writes datetimes as ISO 8601, naive ones as UTC
         return {SCORED_FIELD: orjson.dumps(body, option=orjson.OPT_NAIVE_UTC)}
     except TypeError as error:  # orjson.JSONEncodeError
@@ -236,6 +241,9 @@ def decode_scored(fields: Mapping | None) -> dict[str, Any]:
         raise StreamDecodeError(f"{SCORED_FIELD}: not JSON") from None
     if not isinstance(body, dict):
         raise StreamDecodeError(f"{SCORED_FIELD}: not a JSON object")
+    for name, source in DEFAULTS_TO.items():  # a payload of an API from before the field
+        if body.get(name) is None:
+            body[name] = body.get(source)
     return {name: decode(body, name) for name, decode in _SCORED_DECODERS}
 
 

@@ -52,7 +52,11 @@ class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]
     event_id: EventId | None = Field(
         None, description="Idempotency key: an event id is stored at most once."
     )
-    sent_at: AwareDatetime | None = Field(None, description="When the client sent the event.")
+    sent_at: AwareDatetime | None = Field(
+        None,
+        description="When the client sent the event: the event time of its prediction (a "
+        "user's newest event time wins); without it, the time the stream received it.",
+    )
 
 
 def _batch_model(

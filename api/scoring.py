@@ -25,7 +25,8 @@ def predict_request(
 ) -> tuple[list[dict[str, Any]], list[Prediction]]:
     """Predict every record; returns the answers and the predictions to publish.
 
-    In a batch each prediction's id is `<request_id>:<index>`, which is also its event_id.
+    In a batch each prediction's id is `<request_id>:<index>`, which is also its event_id; its
+    event time is the request's time.
     """
     version = predictor.version
     created_at = datetime.now(UTC)
@@ -45,6 +46,7 @@ def predict_request(
             model_version=version,
             created_at=created_at,
             flags=estimate.flags,
+            event_time=created_at,
         )
         answers.append(answer(prediction))
         predictions.append(prediction)

@@ -1,12 +1,13 @@
 """How long the calibration report takes over N predictions and N outcomes, against a baseline.
 
 Loads N users into a Postgres schema of its own (one prediction each, stages half and half, and
-one outcome each, over 28 install dates; plus N/20 predictions without an outcome), then times,
+one outcome each, over 28 install dates, each day a partition of `predictions`; plus N/20
+predictions without an outcome), then times,
 in one run, the report of the whole window grouped by country and stage:
 
 - baseline: matching at query time, each outcome joined with its user's newest prediction of
-  each stage made before it (a window function over the join of both tables), fetched through
-  COPY, then the same report;
+  each stage whose event came before it (a window function over the join of both tables),
+  fetched through COPY, then the same report;
 - maintained (what GET /monitoring/calibration runs): `adapters.matches.matched_rows` reading
   the `outcome_matches` table that outcome writes keep, plus the predictions without outcome,
   then `scorer.monitoring.calibration_tables`.
@@ -28,7 +29,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.matches import matched_rows  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.outcomes import OutcomeStore  # noqa: E402
+from adapters.partitions import create_partitions  # noqa: E402
 from scorer.monitoring import LOWER, MATCHED, PREDICTED, UPPER, calibration_tables  # noqa: E402
-from scorer.prediction import MADE_AT  # noqa: E402
+from scorer.prediction import EVENT_TIME, MADE_AT  # noqa: E402
 
 FIRST_DAY = date(2026, 10, 1)
 DAYS = 28
@@ -94,6 +96,7 @@ def load(engine, users: int, seed: int = 0) -> None:
                 UPPER: predicted * 2.5,
                 "model_version": "bench",
                 MADE_AT: made.strftime("%Y-%m-%d %H:%M:%S+00"),
+                EVENT_TIME: made.strftime("%Y-%m-%d %H:%M:%S+00"),
             }
         ),
     )
@@ -123,8 +126,8 @@ WITH ranked AS (
   SELECT p.user_id, p.stage, p.predicted_revenue, p.lower, p.upper, p.input->>'country' AS country,
          o.revenue, CAST(o.install_date AS TEXT) AS install_date,
          row_number() OVER (PARTITION BY p.user_id, p.stage
-                            ORDER BY p.created_at DESC, p.id DESC) AS newest
-  FROM outcomes o JOIN predictions p ON p.user_id = o.user_id AND p.created_at <= o.received_at
+                            ORDER BY p.event_time DESC, p.event_id COLLATE "C" DESC) AS newest
+  FROM outcomes o JOIN predictions p ON p.user_id = o.user_id AND p.event_time <= o.received_at
   WHERE o.install_date >= %(since)s AND o.install_date <= %(until)s
 )
 SELECT user_id, stage, predicted_revenue, lower, upper, country, revenue, install_date,
@@ -136,12 +139,12 @@ an outcome are left out, which only flatters it."""
 BULK_MATCH_SQL = """
 INSERT INTO outcome_matches (user_id, install_date, revenue, stage, predicted_revenue, lower,
                              upper, model_version, country, platform, source, event_id,
-                             matched_at)
+                             event_time, matched_at)
 SELECT DISTINCT ON (p.user_id, p.stage) o.user_id, o.install_date, o.revenue, p.stage,
        p.predicted_revenue, p.lower, p.upper, p.model_version, p.input->>'country',
-       p.input->>'platform', p.input->>'source', p.event_id, now()
-FROM outcomes o JOIN predictions p ON p.user_id = o.user_id AND p.created_at <= o.received_at
-ORDER BY p.user_id, p.stage, p.created_at DESC, p.id DESC
+       p.input->>'platform', p.input->>'source', p.event_id, p.event_time, now()
+FROM outcomes o JOIN predictions p ON p.user_id = o.user_id AND p.event_time <= o.received_at
+ORDER BY p.user_id, p.stage, p.event_time DESC, p.event_id COLLATE "C" DESC
 """
 """The matches `match_outcomes` would write for the bulk-loaded outcomes, in one statement."""
 
@@ -160,13 +163,16 @@ def copy_out(engine, statement: str, parameters: dict) -> pd.DataFrame:
 
 
 def write_cost(engine, users: int) -> float:
-    """Seconds per 1,000 outcomes written (and matched) by OutcomeStore.write, batches of 500."""
-    rows = [{"user_id": f"fresh-{i}", "revenue": 0.5, "install_date": FIRST_DAY}
+    """Seconds per 1,000 outcomes written (and matched) by OutcomeStore.write, batches of 500;
+    each arrives seven days after its install date, like the loaded ones."""
+    installed = FIRST_DAY + timedelta(days=DAYS // 2)
+    arrived = datetime.combine(installed + timedelta(days=7), datetime.min.time(), UTC)
+    rows = [{"user_id": f"fresh-{i}", "revenue": 0.5, "install_date": installed}
             for i in range(users)]  # fmt: skip
     store = OutcomeStore(engine)
     started = time.perf_counter()
     for start in range(0, users, 500):
-        store.write(rows[start : start + 500])
+        store.write(rows[start : start + 500], now=arrived)
     return (time.perf_counter() - started) / users * 1000
 
 
@@ -195,6 +201,7 @@ def main() -> None:
     engine = sqlalchemy.create_engine(url)
     try:
         upgrade_database(url)
+        create_partitions(engine, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
         seconds, _ = timed(lambda: load(engine, args.users))
         print(f"loaded {args.users:,} predictions and outcomes (+{args.users // 20:,} predictions "
               f"without outcome) in {seconds:.1f} s")  # fmt: skip

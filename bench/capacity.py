@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -94,7 +95,10 @@ def sample_rows(predictor, count: int) -> list[dict]:
     frame = synthetic_records(count, seed=11, with_revenue=False)
     raw = frame.astype(object).where(frame.notna(), None).to_dict("records")
     records = [InstallRecord(**{**r, "user_id": f"capacity-user-{i}"}) for i, r in enumerate(raw)]
-    return predict_events(predictor, records, [f"capacity-{i}" for i in range(count)], "stream")
+    now = datetime.now(UTC)
+    return predict_events(
+        predictor, records, [f"capacity-{i}" for i in range(count)], [now] * count, "stream"
+    )
 
 
 def redis_bytes(client, prefix: str, rows: list[dict]) -> dict[str, float]:

@@ -12,7 +12,8 @@ from scorer.schema import STAGE_EVENTS
 
 
 def cached_prediction(user_id: str, stage: str = STAGE_EVENTS) -> dict:
-    """The cache value of a fixed prediction (1.5 in [0.5, 3.0], 2024-01-01, no flags) for `user_id`."""
+    """The cache value of a fixed prediction for `user_id` (1.5 in [0.5, 3.0], no flags; made
+    on, and for an event of, 2024-01-01)."""
     prediction = make_prediction(
         event_id="bench",
         user_id=user_id,
@@ -25,5 +26,6 @@ def cached_prediction(user_id: str, stage: str = STAGE_EVENTS) -> dict:
         model_version="bench",
         created_at=datetime(2024, 1, 1, tzinfo=UTC),
         flags=[],
+        event_time=datetime(2024, 1, 1, tzinfo=UTC),
     )
     return cache_value(prediction)

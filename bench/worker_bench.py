@@ -41,14 +41,20 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapters import connections  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.stream import encode_install_event  # noqa: E402
 from scorer.predictor import Predictor  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
-from worker.wiring import build_worker, database_engine  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 CACHE_TTL = 3600
+
+
+def database_engine(settings: Settings):
+    """The engine the stream worker builds for `settings`."""
+    return connections.database_engine(settings, connections.WORKER)
 
 
 def events(count: int, users: int | None = None, seed: int = 7) -> list[dict[str, str]]:

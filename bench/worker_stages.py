@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from worker_bench import bench_services, events, fill, settings_for  # noqa: E402
+from worker_bench import bench_services, database_engine, events, fill, settings_for  # noqa: E402
 
 from scorer.predictor import Predictor  # noqa: E402
-from worker.wiring import build_worker, database_engine  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 STAGES = ("read", "parse", "score", "insert", "cache", "send+ack", "total")
 

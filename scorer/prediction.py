@@ -60,6 +60,11 @@ class Spec:
     """The idempotency key: a prediction with a known key is stored once."""
     defaults_to_now: bool = False
     """Left out, it is the time the prediction is stored or encoded."""
+    defaults_to: str | None = None
+    """Left out (a payload or row from before the field existed), it is that field's value."""
+    orders: bool = False
+    """The time a user's predictions are ordered by (newest wins in the cache and in lookups);
+    it also partitions the `predictions` table and completes the idempotency key there."""
 
 
 class Prediction(TypedDict):
@@ -70,7 +75,7 @@ class Prediction(TypedDict):
         Spec(
             "Id of the event the prediction answers: the install event's id (stream, batch jobs)"
             " or, for /predict, the request id (`<id>:<index>` inside a batch).",
-            STORED | {View.ANSWER},
+            STORED | {View.ANSWER, View.CACHE},
             shown_at=9,
             renamed=MappingProxyType({View.ANSWER: "request_id"}),
             key=True,
@@ -148,6 +153,18 @@ class Prediction(TypedDict):
             choices=tuple(map(str, FLAGS)),
         ),
     ]
+    event_time: Annotated[
+        datetime,
+        Spec(
+            "When the event it answers happened (ISO 8601): the install event's `sent_at`, else"
+            " the stream entry's time; for /predict the request time; for a batch job a"
+            " record's `sent_at`, else the job's enqueue time. The newest wins.",
+            STORED | {View.CACHE},
+            shown_at=10,
+            defaults_to="created_at",
+            orders=True,
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -204,18 +221,42 @@ KEY = next(info.name for info in FIELDS if info.spec.key)
 FLAGS_FIELD = names_of(list)[0]
 """The name of the list of anomaly flags."""
 DEFAULTS_TO_NOW = tuple(info.name for info in FIELDS if info.spec.defaults_to_now)
+DEFAULTS_TO = {info.name: info.spec.defaults_to for info in FIELDS if info.spec.defaults_to}
+"""Fields that, left out, take another field's value: {field: the field it copies}."""
 MADE_AT = DEFAULTS_TO_NOW[0]
-"""The name of the time the prediction was made (a user's predictions are cached in its order)."""
+"""The name of the time the prediction was made."""
+EVENT_TIME = next(info.name for info in FIELDS if info.spec.orders)
+"""The name of the time a user's predictions are ordered by (ties: by `KEY`)."""
+
+
+def recency(prediction: Mapping[str, Any]) -> tuple[datetime, str]:
+    """How new a prediction is: its event time, ties broken by its key. The greatest wins, in
+    the cache's compare-and-set and in the table lookups alike."""
+    moment = prediction[EVENT_TIME]
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return _aware(moment), prediction[KEY]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def iso_timestamp(value: datetime | str | None) -> str:
-    """ISO 8601 text of a timestamp; naive datetimes are taken as UTC, None means now."""
+    """ISO 8601 text of a timestamp in UTC; naive datetimes are taken as UTC, None means now.
+
+    Text is returned as it is. Always UTC, so that the cache's compare-and-set can order two
+    event times by their text (adapters/cache.py)."""
     if value is None:
         value = datetime.now(UTC)
     if isinstance(value, str):
         return value
+    if value.tzinfo is UTC:  # the usual case, first: this runs twice per cached prediction
+        return value.isoformat()
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=UTC).isoformat()
+    if value.utcoffset():
+        value = value.astimezone(UTC)
     return value.isoformat()
 
 
@@ -243,10 +284,12 @@ def view_builder(
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A function turning a prediction into its `view` dict: public names, in view order, each
     value passed through `convert[type]` when given. A renamed field is read under its public
-    name first (a value already in view form), else under its declared name."""
+    name first (a value already in view form), else under its declared name; a field left out
+    that `defaults_to` another takes that one's value."""
     convert = convert or {}
     namespace: dict[str, Any] = {}
     items = []
+    reads = {}
     for position, info in enumerate(view_fields(view)):
         public = info.public(view)
         read = (
@@ -254,6 +297,9 @@ def view_builder(
             if public == info.name
             else f"(p.get({public!r}) or p.get({info.name!r}))"
         )
+        if info.spec.defaults_to in reads:
+            read = f"(p.get({info.name!r}) or {reads[info.spec.defaults_to]})"
+        reads[info.name] = read
         if info.type in convert:
             namespace[f"c{position}"] = convert[info.type]
             read = f"c{position}({read})"

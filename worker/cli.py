@@ -106,6 +106,38 @@ def migrate(wait: float) -> None:
     )
     retrying(upgrade_database, url)
     log.info("database at revision %s", current_revision(url))
+    _maintain_partitions(drop=False)
+
+
+def _maintain_partitions(drop: bool) -> None:
+    """Create the coming days' partitions of `predictions` (Postgres) and, with `drop`, drop
+    the days past RETENTION_DAYS; reports what changed."""
+    from adapters import connections, partitions
+
+    settings = _settings()
+    engine = connections.database_engine(settings, connections.COMMAND)
+    try:
+        if not partitions.partitioned(engine):
+            click.echo("predictions is not partitioned (SQLite): nothing to do")
+            return
+        if drop:
+            done = partitions.maintain(engine, settings.retention_days)
+        else:
+            done = partitions.Maintenance(created=partitions.create_ahead(engine))
+    finally:
+        engine.dispose()
+    click.echo(
+        f"partitions created: {', '.join(done.created) or 'none'}; "
+        f"dropped (older than {settings.retention_days} days): {', '.join(done.dropped) or 'none'}"
+        f"; expired rows deleted from the default partition: {done.expired_default_rows}"
+    )
+
+
+@cli.command()
+def partitions() -> None:
+    """Create the coming days' partitions of `predictions` and drop those past RETENTION_DAYS
+    (the stream worker also does this hourly)."""
+    _maintain_partitions(drop=True)
 
 
 @cli.command()

@@ -13,8 +13,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception
 from tenacity.wait import wait_base
@@ -28,8 +29,20 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 30.0
 """How often streams are trimmed of acknowledged entries and idle consumers are removed."""
+MAINTENANCE_SECONDS = 3600.0
+"""How often the table maintenance given to the worker runs (the first time at the first
+housekeeping, HOUSEKEEPING_SECONDS after the start)."""
 CONSUMER_MAX_IDLE_MS = 24 * 3600 * 1000
 """Consumers idle this long with nothing pending are removed from the group."""
+
+
+@dataclass(frozen=True)
+class Chore:
+    """Work the housekeeping does besides the streams, at most every `every_seconds` (at each
+    housekeeping when that is shorter); `run` must be quick: it runs between two batches."""
+
+    run: Callable[[], object]
+    every_seconds: float = HOUSEKEEPING_SECONDS
 
 
 def default_consumer_name() -> str:
@@ -52,10 +65,10 @@ class StreamWorker:
         claim_idle_ms: int = 60000,
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
-        chores: tuple[Callable[[], object], ...] = (),
+        chores: Sequence[Chore] = (),
     ):
-        """`chores`: called at each housekeeping (every HOUSEKEEPING_SECONDS), e.g. scheduling
-        the monitoring job; they must be quick."""
+        """`chores`: run by the housekeeping when due (the partitions of the table, scheduling
+        the monitoring job)."""
         self.handler = handler
         self.streams = streams
         self.group = group
@@ -66,7 +79,8 @@ class StreamWorker:
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
         self.outage_wait = outage_wait
         self.pipelined = pipelined
-        self.chores = chores
+        self.chores = tuple(chores)
+        self._chores_due = [0.0] * len(self.chores)  # each one first at the first housekeeping
         self.stopping = False
         self._next_claim = 0.0
         self._claim_cursors = {stream.name: "0-0" for stream in streams}
@@ -257,8 +271,10 @@ class StreamWorker:
         for stream in self.streams:
             stream.trim_consumed()
             stream.prune_consumers(self.group, CONSUMER_MAX_IDLE_MS, keep=self.consumer)
-        for chore in self.chores:
-            chore()
+        for index, chore in enumerate(self.chores):
+            if now >= self._chores_due[index]:
+                self._chores_due[index] = now + chore.every_seconds
+                chore.run()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -1,10 +1,12 @@
 """`BatchHandler.handle(batch)`: one batch of stream entries from parse to XACK.
 
-Install events are validated one by one (`InstallRecord`) and scored with one `predict_batch`
-call (`prepare`), then persisted in one transaction, cached and acknowledged (`commit`). Scored
+Install events are validated one by one (`InstallRecord`), stamped with their event time (the
+event's `sent_at`, else the entry's time) and scored with one `predict_batch` call (`prepare`),
+then persisted in one transaction, cached (newest wins) and acknowledged (`commit`). Scored
 entries from the API are persisted as they are. Other kinds of streams (outcomes) are declared by
-a `StreamKind`: their entries are decoded, written by its writer and then acknowledged. An entry that fails on its own is left pending for a later delivery and
-goes to the dead-letter stream after `max_deliveries`; it never holds back the rest.
+a `StreamKind`: their entries are decoded, written by its writer and then acknowledged. An entry
+that fails on its own is left pending for a later delivery and goes to the dead-letter stream
+after `max_deliveries`; it never holds back the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.cache import PredictionCache
@@ -21,7 +24,13 @@ from scorer.prediction import KEY
 from scorer.predictor import PredictorLike
 from scorer.schema import InstallRecord
 from worker.faults import is_transient
-from worker.predictions import Persisted, describe, persist_and_cache, predict_events
+from worker.predictions import (
+    Persisted,
+    describe,
+    parse_event_time,
+    persist_and_cache,
+    predict_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,7 @@ class _Item:
     record: Any = None  # InstallRecord, for install events
     row: dict | None = None  # its predictions row (decoded, or once scored)
     event_id: str = ""
+    event_time: datetime | None = None  # for install events
 
 
 @dataclass
@@ -86,6 +96,12 @@ class StreamKind:
     decode: Callable[[Mapping | None], dict]
     write: Callable[[list[dict]], Any]
     check: Callable[[], None] = lambda: None
+
+
+def entry_time(entry_id: str) -> datetime:
+    """The time Redis stamped on a stream entry: its id's milliseconds, the same on every
+    delivery of the entry."""
+    return datetime.fromtimestamp(int(entry_id.partition("-")[0]) / 1000, UTC)
 
 
 class BatchHandler:
@@ -192,6 +208,11 @@ class BatchHandler:
                 event = decode_install_event(item.fields)
                 item.record = InstallRecord(**event.record)
                 item.event_id = event.event_id or f"{item.stream}:{item.entry_id}"
+                item.event_time = (
+                    parse_event_time("sent_at", event.sent_at)
+                    if event.sent_at
+                    else entry_time(item.entry_id)
+                )
             else:
                 item.row = decode_scored(item.fields)
                 item.event_id = item.row[KEY]
@@ -205,6 +226,7 @@ class BatchHandler:
             self.predictor,
             [item.record for item in items],
             [item.event_id for item in items],
+            [item.event_time for item in items],
             source="stream",
         )
         for item, row in zip(items, rows, strict=True):

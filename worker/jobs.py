@@ -21,7 +21,7 @@ from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore
 from scorer.schema import InstallRecord
-from worker.predictions import describe, persist_and_cache, predict_events
+from worker.predictions import describe, parse_event_time, persist_and_cache, predict_events
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,15 @@ def predictor_for(model_dir: str, model_uri: str | None = None, policy: str | No
     return load_predictor(settings).predictor
 
 
-def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -> dict[str, int]:
-    """Score, persist and cache `records`; returns the counts (also kept in job.meta)."""
+def score_records(
+    records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE, enqueued_at: str | None = None
+) -> dict[str, int]:
+    """Score, persist and cache `records`; returns the counts (also kept in job.meta).
+
+    `enqueued_at` (ISO 8601) is the event time of the records without a `sent_at` of their
+    own; a job enqueued without it uses its rq enqueue time."""
     job = get_current_job()
+    job_time = parse_event_time("enqueued_at", enqueued_at or job.enqueued_at or job.created_at)
     settings = Settings()
     predictor = predictor_for(
         settings.model_dir, settings.model_uri, settings.anomalous_country_policy
@@ -52,11 +58,13 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
     invalid_examples: list[dict[str, Any]] = []
     try:
         for start in range(0, len(records), chunk_size):
-            valid, event_ids = [], []
+            valid, event_ids, event_times = [], [], []
             for index, raw in enumerate(records[start : start + chunk_size], start):
                 raw = dict(raw)
                 event_id = raw.pop("event_id", None) or f"{job.id}:{index}"
+                sent_at = raw.pop("sent_at", None)
                 try:
+                    moment = parse_event_time("sent_at", sent_at) if sent_at else job_time
                     valid.append(InstallRecord(**raw))
                 except (ValueError, TypeError) as error:
                     counts["invalid"] += 1
@@ -64,7 +72,8 @@ def score_records(records: list[dict[str, Any]], chunk_size: int = CHUNK_SIZE) -
                         invalid_examples.append({"index": index, "error": describe(error)})
                     continue
                 event_ids.append(str(event_id))
-            rows = predict_events(predictor, valid, event_ids, source="batch")
+                event_times.append(moment)
+            rows = predict_events(predictor, valid, event_ids, event_times, source="batch")
             persisted = persist_and_cache(store, cache_, rows)
             counts["scored"] += len(rows)
             counts["inserted"] += persisted.inserted

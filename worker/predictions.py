@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore
-from scorer.prediction import KEY, MADE_AT, Prediction, make_prediction
+from scorer.prediction import KEY, Prediction, make_prediction
 from scorer.predictor import Estimate, PredictorLike
 from scorer.schema import COUNT_COLUMNS, TEXT_COLUMNS
 
@@ -53,11 +53,12 @@ def predict_events(
     predictor: PredictorLike,
     records: Sequence,
     event_ids: Sequence[str],
+    event_times: Sequence[datetime],
     source: str,
     now: datetime | None = None,
 ) -> list[Prediction]:
     """One prediction per validated InstallRecord (a `predictions` row), with one
-    `predict_batch` call."""
+    `predict_batch` call; `event_times` are the times of the events they answer."""
     if not records:
         return []
     inputs = [record.model_dump() for record in records]
@@ -78,11 +79,22 @@ def predict_events(
             model_version=version,
             created_at=created_at,
             flags=flags,
+            event_time=event_time,
         )
-        for event_id, record, (predicted_revenue, lower, upper, stage, flags) in zip(
-            event_ids, inputs, estimates, strict=True
+        for event_id, event_time, record, (predicted_revenue, lower, upper, stage, flags) in zip(
+            event_ids, event_times, inputs, estimates, strict=True
         )
     ]
+
+
+def parse_event_time(name: str, value: str | datetime) -> datetime:
+    """An event time given as ISO 8601 text (naive: UTC); ValueError naming `name` if not."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name}: not an ISO 8601 time: {value!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -108,12 +120,13 @@ def persist_and_cache(
     rows: Sequence[dict[str, Any]],
     pipeline=None,
 ) -> Persisted:
-    """Insert new rows in one transaction, then cache each user's latest persisted prediction
-    (queued on `pipeline` when given, for the caller to send along with its XACK).
+    """Insert new rows in one transaction, then offer each user's newest persisted prediction
+    to the cache, which keeps the newer (queued on `pipeline` when given, for the caller to
+    send along with its XACK).
 
-    Rows whose event_id already existed (redeliveries, duplicates) are not inserted again; their
-    users are refreshed from the database instead, so the cache never shows a prediction that
-    is not the persisted one, and a late duplicate never replaces a newer prediction.
+    Rows that already existed (redeliveries, duplicates) are not inserted again; their users
+    are refreshed from the database instead, so the cache never shows a prediction that is not
+    the persisted one.
     """
     rows = unique_by_event_id(rows)
     inserted = set(store.insert_new(rows))
@@ -123,6 +136,5 @@ def persist_and_cache(
         for row in rows
         if row[KEY] in inserted and row["user_id"] and row["user_id"] not in existed_for
     ]
-    fresh.sort(key=lambda row: row[MADE_AT])
     cached = cache.set_many(fresh + store.latest_for_users(existed_for), pipeline)
     return Persisted(inserted=len(inserted), cached=cached)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import redis
+import logging
 
-from adapters import connections
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters import connections, partitions
 from adapters.cache import PredictionCache
 from adapters.gauges import schedule_refresh
 from adapters.jobs import batch_queue
@@ -13,7 +16,7 @@ from adapters.outcomes import OutcomeStore, decode_outcome
 from adapters.settings import Settings
 from adapters.store import PredictionStore
 from adapters.stream import EventStream
-from worker.consumer import StreamWorker, default_consumer_name
+from worker.consumer import MAINTENANCE_SECONDS, Chore, StreamWorker, default_consumer_name
 from worker.handler import BatchHandler, StreamKind
 
 
@@ -26,6 +29,26 @@ def streams(
         EventStream(client, settings.scored_stream, settings.stream_maxlen),
         EventStream(client, settings.dead_letter_stream, settings.stream_maxlen),
     )
+
+
+log = logging.getLogger(__name__)
+
+
+def partition_maintenance(engine, settings: Settings):
+    """The worker's hourly maintenance of the `predictions` partitions (`partitions.maintain`);
+    a failure (a lock not granted in time, Postgres away) is logged and tried again next hour,
+    never stopping the scoring."""
+
+    def maintain() -> None:
+        try:
+            done = partitions.maintain(engine, settings.retention_days)
+        except SQLAlchemyError as error:
+            log.warning("partition maintenance failed, retried next hour: %s", error)
+            return
+        if done.created or done.dropped or done.expired_default_rows:
+            log.info("partition maintenance: %s", done)
+
+    return maintain
 
 
 def outcome_kind(settings: Settings, client: redis.Redis, engine) -> StreamKind:
@@ -71,7 +94,10 @@ def build_worker(
         batch_size=settings.worker_batch_size,
         block_ms=settings.worker_block_ms,
         claim_idle_ms=settings.claim_idle_ms,
-        chores=(monitoring_chore(settings, client),),
+        chores=(
+            Chore(partition_maintenance(engine, settings), MAINTENANCE_SECONDS),
+            Chore(monitoring_chore(settings, client)),
+        ),
     )
 
 

@@ -20,7 +20,11 @@ FIRST_COLUMNS = {
     "model_version",
     "created_at",
 }
-EXPECTED_COLUMNS = FIRST_COLUMNS | {"flags"}
+"""The columns of revision 0001."""
+FLAGS_COLUMNS = FIRST_COLUMNS | {"flags"}
+"""The columns of revision 0002."""
+EXPECTED_COLUMNS = FLAGS_COLUMNS | {"event_time"}
+"""The columns at the head."""
 
 
 def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
@@ -38,10 +42,15 @@ def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
     assert set(columns) == expected
     assert columns["user_id"]["nullable"] and not columns["event_id"]["nullable"]
     assert indexes["ix_predictions_created_at"] == ["created_at"]
-    assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
-    assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    if "event_time" in expected:
+        assert not columns["event_time"]["nullable"]
+        assert indexes["ix_predictions_user_id_event_time"][:2] == ["user_id", "event_time"]
+        assert [constraint["column_names"] for constraint in unique] == [["event_id", "event_time"]]
+    else:
+        assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
+        assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
     if not outcomes:
-        assert "outcomes" not in tables
+        assert not {"outcomes", "outcome_matches"} & tables
         return columns
     outcome_columns = {column["name"]: column for column in inspector_columns(url, "outcomes")}
     assert set(outcome_columns) == {
@@ -53,7 +62,8 @@ def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
     )
     match_columns = {column["name"] for column in inspector_columns(url, "outcome_matches")}
     assert {"user_id", "install_date", "revenue", "stage", "predicted_revenue", "lower", "upper",
-            "model_version", "country", "platform", "source", "event_id"} <= match_columns  # fmt: skip
+            "model_version", "country", "platform", "source", "event_id",
+            "event_time"} <= match_columns  # fmt: skip
     return columns
 
 
@@ -65,11 +75,11 @@ def inspector_columns(url, table):
         engine.dispose()
 
 
-def test_the_head_creates_the_outcomes_table_after_the_predictions():
+def test_one_chain_of_migrations_ends_with_the_outcomes_tables():
     assert HEAD == "create_outcomes"
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert [revision.revision for revision in script.walk_revisions()] == [
-        "create_outcomes", "0002", "0001"
+        "create_outcomes", "predictions_by_event_time", "0002", "0001"
     ]  # fmt: skip
 
 
@@ -142,9 +152,9 @@ def check_flags_migration(url) -> None:
     engine = sqlalchemy.create_engine(url)
     try:
         _insert_at_first_revision(engine, "old")
-        upgrade_database(url)
-        assert current_revision(url) == HEAD
-        check_schema(url)
+        upgrade_database(url, "0002")
+        assert current_revision(url) == "0002"
+        check_schema(url, FLAGS_COLUMNS, outcomes=False)
         rows = _rows(engine)
         assert rows["old"]["flags"] == [] and rows["old"]["input"] == {"country": "pe"}
         assert rows["old"]["predicted_revenue"] == 1.5
@@ -166,3 +176,47 @@ def test_flags_migration_up_and_down_on_sqlite_keeps_rows(tmp_path):
 
 def test_flags_migration_up_and_down_on_postgres_keeps_rows(empty_database_url):
     check_flags_migration(empty_database_url)
+
+
+def _insert_flagged(engine, event_id: str) -> None:
+    """A row as a writer of revision 0002 made it (with flags, no event time)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
+                " predicted_revenue, lower, upper, model_version, created_at, flags)"
+                " VALUES (:event_id, 'u1', 'stream', 'install', '{}', 2.5, 0.5, 3.0, 'v1',"
+                " '2025-03-01 10:00:00+00:00', :flags)"
+            ),
+            {"event_id": event_id, "flags": json.dumps(["unseen_region"])},
+        )
+
+
+def check_event_time_migration(url) -> None:
+    """predictions_by_event_time up: flagged rows keep their flags and get their created_at as
+    event time; down to 0002: rows and flags kept, event times gone."""
+    upgrade_database(url, "0002")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        _insert_flagged(engine, "flagged")
+        upgrade_database(url)
+        assert current_revision(url) == HEAD
+        check_schema(url)
+        (row,) = _rows(engine).values()
+        assert row["flags"] == ["unseen_region"] and row["predicted_revenue"] == 2.5
+        assert row["event_time"] == row["created_at"]
+        command.downgrade(alembic_config(url), "0002")
+        assert current_revision(url) == "0002"
+        check_schema(url, FLAGS_COLUMNS, outcomes=False)
+        rows = _rows(engine)
+        assert list(rows) == ["flagged"] and rows["flagged"]["flags"] == ["unseen_region"]
+    finally:
+        engine.dispose()
+
+
+def test_event_time_migration_up_and_down_on_sqlite_keeps_flags(tmp_path):
+    check_event_time_migration(f"sqlite:///{tmp_path / 'event_time.db'}")
+
+
+def test_event_time_migration_up_and_down_on_postgres_keeps_flags(empty_database_url):
+    check_event_time_migration(empty_database_url)

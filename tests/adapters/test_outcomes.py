@@ -4,6 +4,7 @@ made before it, the rest counted (no prediction, overdue, awaiting)."""
 
 from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from adapters.matches import OTHER_COLUMNS, SHOWN_AS, matched_rows
@@ -16,7 +17,10 @@ DAY = date(2026, 11, 20)
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
-def prediction(user, stage, hours, revenue, event=None):
+def prediction(user, stage, hours, revenue, event=None, happened=None):
+    """A prediction made `hours` after START, of an event `happened` hours after START (by
+    default when it was made)."""
+    made = START + timedelta(hours=hours)
     return {
         "event_id": event or f"{user}-{stage}-{hours}",
         "user_id": user,
@@ -27,7 +31,8 @@ def prediction(user, stage, hours, revenue, event=None):
         "lower": 0.0 if revenue == 0 else revenue / 2,
         "upper": 0.0 if revenue == 0 else revenue * 2,
         "model_version": "v1",
-        "created_at": START + timedelta(hours=hours),
+        "created_at": made,
+        "event_time": made if happened is None else START + timedelta(hours=happened),
     }
 
 
@@ -100,3 +105,48 @@ def test_a_corrected_outcome_is_matched_again(engine):
     rows = matched_rows(engine, DAY, DAY + timedelta(days=1), DAY)
     assert len(rows) == 1
     assert rows.iloc[0]["revenue"] == 7.0 and rows.iloc[0]["install_date"] == "2026-11-21"
+
+
+def test_the_newest_is_by_event_time_whatever_the_order_predictions_were_made_in(engine):
+    PredictionStore(engine).save_many(
+        [
+            prediction("u1", "early_events", 1, 3.0, event="newer-event", happened=3),
+            prediction("u1", "early_events", 4, 2.0, event="older-event-later", happened=2),
+            prediction("u1", "early_events", 5, 9.0, event="after-the-outcome", happened=11),
+            prediction("u1", "install", 1, 1.0, event="resent", happened=1),
+            prediction("u1", "install", 2, 1.5, event="resent", happened=2),  # another sent_at
+        ]
+    )
+    OutcomeStore(engine).write(
+        [{"user_id": "u1", "revenue": 2.5, "install_date": None}], now=START + timedelta(hours=10)
+    )
+    rows = matched_rows(engine, DAY, DAY, DAY).set_index("stage")
+    assert len(rows) == 2  # one row per stage: the match names the event id and its event time
+    assert rows.loc["early_events", "predicted_revenue"] == 3.0
+    assert rows.loc["early_events", "event_id"] == "newer-event"
+    assert rows.loc["install", "predicted_revenue"] == 1.5
+    happened = pd.to_datetime(rows.loc["install", "event_time"], utc=True)  # SQLite: naive UTC
+    assert happened == pd.Timestamp(START + timedelta(hours=2))
+    assert set(rows.install_date) == {DAY.isoformat()}  # the matched event's UTC date
+
+
+def test_a_prediction_without_outcome_is_placed_by_its_event_time(engine):
+    PredictionStore(engine).save_many(
+        [prediction("quiet", "install", 30, 1.0, happened=1)]  # made the next day
+    )
+    rows = matched_rows(engine, DAY, DAY, DAY)
+    assert list(rows.user_id) == ["quiet"] and list(rows.status) == ["awaiting"]
+    assert matched_rows(engine, DAY + timedelta(days=1), DAY + timedelta(days=1), DAY).empty
+
+
+def test_a_prediction_before_the_install_date_is_not_the_installs(engine):
+    PredictionStore(engine).save_many(
+        [
+            prediction("u1", "install", -40, 5.0, event="two-days-before"),
+            prediction("u1", "early_events", -40, 6.0, event="two-days-before-too"),
+            prediction("u1", "early_events", -20, 2.0, event="a-clock-behind"),  # within a day
+        ]
+    )
+    OutcomeStore(engine).write([{"user_id": "u1", "revenue": 1.0, "install_date": DAY}])
+    rows = matched_rows(engine, DAY, DAY, DAY).set_index("stage")
+    assert list(rows.index) == ["early_events"] and list(rows.event_id) == ["a-clock-behind"]

@@ -18,6 +18,7 @@ from adapters.stream import SCORED_FIELDS, StreamDecodeError, decode_scored, enc
 from api import schemas
 from api.scoring import answer
 from scorer.prediction import (
+    EVENT_TIME,
     FIELD_NAMES,
     FIELDS,
     KEY,
@@ -39,6 +40,7 @@ PREDICTION = make_prediction(
     model_version="v1",
     created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     flags=["anomalous_country_rate", "unseen_os_version"],
+    event_time=datetime(2025, 1, 2, 3, 4, 0, 250000, tzinfo=UTC),
 )
 ROW_FIELDS = view_fields(View.ROW)
 SQL_TYPES = {
@@ -60,15 +62,17 @@ def test_make_prediction_takes_every_declared_field_by_keyword():
 
 def test_orm_table_is_the_row_view():
     assert [column.name for column in predictions.columns] == ["id", *view_names(View.ROW)]
+    unique = [c for c in predictions.constraints if isinstance(c, sqlalchemy.UniqueConstraint)]
+    assert [tuple(c.columns.keys()) for c in unique] == [(KEY, EVENT_TIME)]
     for info in ROW_FIELDS:
         column = predictions.c[info.name]
         assert isinstance(column.type, SQL_TYPES[info.type]), info.name
         assert column.nullable == info.nullable(View.ROW), info.name
-        assert bool(column.unique) == (info.name == KEY), info.name
+        assert not column.unique, info.name
         assert (column.server_default is not None) == info.spec.defaults_to_now, info.name
 
 
-def test_frozen_migration_made_the_table_the_orm_declares(tmp_path):
+def test_migrations_made_the_table_the_orm_declares(tmp_path):
     url = f"sqlite:///{tmp_path / 'migrated.db'}"
     upgrade_database(url)
     engine = sqlalchemy.create_engine(url)
@@ -96,7 +100,8 @@ def test_stream_payload_bytes_are_unchanged():
         b'{"event_id":"req-1:0","user_id":"u1","source":"api","stage":"early_events",'
         b'"input":{"country":"us","event_2":3.0},"predicted_revenue":1.25,"lower":0.1,'
         b'"upper":4.0,"model_version":"v1","created_at":"2025-01-02T03:04:05+00:00",'
-        b'"flags":["anomalous_country_rate","unseen_os_version"]}'
+        b'"flags":["anomalous_country_rate","unseen_os_version"],'
+        b'"event_time":"2025-01-02T03:04:00.250000+00:00"}'
     )
 
 
@@ -108,12 +113,23 @@ def _payload(**change):
 
 @pytest.mark.parametrize(
     "info",
-    [info for info in view_fields(View.STREAM) if not info.nullable(View.STREAM)],
+    [
+        info
+        for info in view_fields(View.STREAM)
+        if not info.nullable(View.STREAM) and not info.spec.defaults_to
+    ],
     ids=lambda info: info.name,
 )
 def test_stream_decoding_names_each_required_field_when_it_is_missing(info):
     with pytest.raises(StreamDecodeError, match=f"^{info.name}: "):
         decode_scored(_payload(**{info.name: None}))
+
+
+def test_a_payload_without_an_event_time_takes_its_created_at():
+    """Payloads published by an API from before event times: the request time stands in."""
+    assert decode_scored(_payload(event_time=None))[EVENT_TIME] == PREDICTION["created_at"]
+    without = {name: value for name, value in PREDICTION.items() if name != EVENT_TIME}
+    assert decode_scored(encode_scored(without))[EVENT_TIME] == PREDICTION["created_at"]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +159,8 @@ def test_cache_value_is_the_cache_view_and_its_bytes_are_unchanged():
         b'{"user_id":"u1","predicted_revenue":1.25,"lower":0.1,"upper":4.0,'
         b'"stage":"early_events","model_version":"v1",'
         b'"flags":["anomalous_country_rate","unseen_os_version"],'
-        b'"scored_at":"2025-01-02T03:04:05+00:00","source":"api"}'
+        b'"scored_at":"2025-01-02T03:04:05+00:00","source":"api","event_id":"req-1:0",'
+        b'"event_time":"2025-01-02T03:04:00.250000+00:00"}'
     )
     assert cache_value(value) == value  # a value already in cached form stays as it is
 

@@ -9,7 +9,11 @@ from adapters.store import PredictionStore, make_engine
 DATABASES = ["sqlite_url", pytest.param("database_url", marks=pytest.mark.integration)]
 
 
-def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream"):
+def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream", event_minutes=None):
+    """A row made `minutes` after 2025-01-01, for an event `event_minutes` after it (default:
+    the same)."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    event_minutes = minutes if event_minutes is None else event_minutes
     return {
         "event_id": event_id,
         "user_id": user_id,
@@ -20,8 +24,9 @@ def row(event_id, user_id="u1", minutes=0, revenue=1.0, source="stream"):
         "lower": 0.0,
         "upper": 2.0,
         "model_version": "v1",
-        "created_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+        "created_at": start + timedelta(minutes=minutes),
         "flags": ["unseen_region"],
+        "event_time": start + timedelta(minutes=event_minutes),
     }
 
 
@@ -32,11 +37,29 @@ def store(request):
     engine.dispose()
 
 
-def test_save_many_inserts_and_is_idempotent_on_event_id(store):
+def test_save_many_inserts_and_is_idempotent_on_event_id_and_time(store):
     assert store.save_many([row("a"), row("b"), row("c")]) == 3
-    assert store.save_many([row("b"), row("c"), row("d")]) == 1
+    rescored = row("b", minutes=7, event_minutes=0)  # a redelivery, scored again later
+    assert store.save_many([rescored, row("c"), row("d")]) == 1
     assert store.save_many([]) == 0
     assert store.count() == 4
+
+
+def test_latest_is_the_newest_event_not_the_last_scored(store):
+    """The issue's example: the early-events prediction (event 10:00) was stored first, the
+    install-only one (event 09:00) scored later; the newest event still wins."""
+    store.save_many([row("early", minutes=0, event_minutes=600, revenue=7.0)])
+    store.save_many([row("install", minutes=5, event_minutes=540, revenue=1.0)])
+    assert store.latest_for_user("u1")["event_id"] == "early"
+    assert store.latest_for_users(["u1"])[0]["event_id"] == "early"
+    found = store.latest_for_user("u1")["event_time"]
+    assert found == datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+def test_equal_event_times_are_ordered_by_event_id(store):
+    store.save_many([row("B", minutes=3), row("a", minutes=3), row("C", minutes=1)])
+    assert store.latest_for_user("u1")["event_id"] == "a"  # byte order: "a" > "B"
+    assert store.latest_for_users(["u1"])[0]["event_id"] == "a"
 
 
 def test_duplicates_inside_one_call_make_one_row(store):

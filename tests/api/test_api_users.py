@@ -21,6 +21,8 @@ CACHED = {
     "flags": [],
     "scored_at": "2024-05-01T10:00:00+00:00",
     "source": "stream",
+    "event_id": "e-7",
+    "event_time": "2024-05-01T09:59:00+00:00",
 }
 
 

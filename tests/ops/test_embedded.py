@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -60,8 +61,11 @@ def test_the_stream_worker_scores_persists_caches_and_acknowledges(settings):
     client = redis_client(settings, WORKER)
     records = installs(300, seed=4)
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
-    stream.append_many(encode_install_event(r, event_id=f"e{i}") for i, r in enumerate(records))
-    stream.append(encode_install_event(records[0], event_id="e0"))  # a duplicate
+    sent = datetime(2025, 1, 1, tzinfo=UTC)
+    stream.append_many(
+        encode_install_event(r, event_id=f"e{i}", sent_at=sent) for i, r in enumerate(records)
+    )
+    stream.append(encode_install_event(records[0], event_id="e0", sent_at=sent))  # a resend
 
     worker = build_worker(settings, Predictor.load(MODEL_DIR), client, consumer="embedded-1")
     totals = worker.run(until_empty=True)

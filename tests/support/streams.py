@@ -5,6 +5,7 @@ pending; and how they wait."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy
 
@@ -36,12 +37,29 @@ def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
     return record
 
 
+FIRST_SENT: dict[str, datetime] = {}
+"""When each event id was first pushed: a producer resends an event with its first `sent_at`
+(the event time, which with the event id makes the idempotency key)."""
+_LATEST = [datetime.min.replace(tzinfo=UTC)]
+
+
+def sent_at(event_id: str) -> datetime:
+    """The `sent_at` of `event_id`: the time it was first pushed (or asked for), later than any
+    earlier event id's, so events pushed later are newer; a resend carries the same time."""
+    if event_id not in FIRST_SENT:
+        _LATEST[0] = max(datetime.now(UTC), _LATEST[0] + timedelta(microseconds=1))
+        FIRST_SENT[event_id] = _LATEST[0]
+    return FIRST_SENT[event_id]
+
+
 def push_installs(client, settings, records, event_ids=None) -> list[str]:
-    """Append `records` to the install-events stream (optional idempotency keys); their ids."""
+    """Append `records` to the install-events stream (optional idempotency keys); their ids.
+    An event with an id carries `sent_at(event_id)`; one without carries none (its event time
+    is then the entry's)."""
     stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
     event_ids = event_ids or [None] * len(records)
     return stream.append_many(
-        encode_install_event(record, event_id=event_id)
+        encode_install_event(record, event_id=event_id, sent_at=event_id and sent_at(event_id))
         for record, event_id in zip(records, event_ids, strict=True)
     )
 

@@ -158,6 +158,11 @@ def test_the_stream_worker_schedules_the_refresh_at_housekeeping(monkeypatch):
     worker = build_worker(
         settings, predictor=object(), client=redis, engine=make_engine("sqlite://")
     )
+    # at each housekeeping, besides the partitions' maintenance, hourly
+    assert sorted(chore.every_seconds for chore in worker.chores) == [
+        consumer.HOUSEKEEPING_SECONDS,
+        consumer.MAINTENANCE_SECONDS,
+    ]
     for stream in worker.streams:
         stream.ensure_group(settings.consumer_group)
     monkeypatch.setattr(consumer, "HOUSEKEEPING_SECONDS", 0.0)
@@ -166,6 +171,23 @@ def test_the_stream_worker_schedules_the_refresh_at_housekeeping(monkeypatch):
     assert [job.func_name for job in Queue(settings.rq_queue, connection=redis).jobs] == [
         REFRESH_JOB
     ]
+
+
+def test_each_chore_runs_at_the_first_housekeeping_then_when_due(monkeypatch):
+    from worker import consumer
+
+    clock = [1000.0]
+    monkeypatch.setattr(consumer.time, "monotonic", lambda: clock[0])
+    runs = {"often": 0, "hourly": 0}
+    chores = (
+        consumer.Chore(lambda: runs.__setitem__("often", runs["often"] + 1)),
+        consumer.Chore(lambda: runs.__setitem__("hourly", runs["hourly"] + 1), 3600.0),
+    )
+    worker = consumer.StreamWorker(None, [], "group", "w1", chores=chores)
+    for _ in range(4):  # two hours, a housekeeping every half hour
+        clock[0] += 1800.0
+        worker._housekeeping()
+    assert runs == {"often": 4, "hourly": 2}
 
 
 def test_complete_cohorts_are_those_whose_outcomes_are_due():

@@ -1,6 +1,8 @@
 """`worker.predictions`: the validated frame handed to the real Predictor, and the rows built
 from its answer."""
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 import pytest
 
@@ -41,11 +43,13 @@ def test_validated_frame_gives_the_same_predictions(predictor, count):
 
 def test_score_makes_one_row_per_record_in_order(predictor):
     records = stream_records(5)
-    rows = predict_events(predictor, records, [f"e{i}" for i in range(5)], source="stream")
+    times = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(5)]
+    rows = predict_events(predictor, records, [f"e{i}" for i in range(5)], times, source="stream")
     assert [row["event_id"] for row in rows] == [f"e{i}" for i in range(5)]
+    assert [row["event_time"] for row in rows] == times
     assert [row["input"] for row in rows] == [record.model_dump() for record in records]
     one_by_one = [predictor.predict_one(record.model_dump()) for record in records]
     for row, expected in zip(rows, one_by_one, strict=True):
         assert row["predicted_revenue"] == pytest.approx(expected.predicted_revenue, rel=1e-6)
         assert row["stage"] == expected.stage and row["source"] == "stream"
-    assert predict_events(predictor, [], [], source="stream") == []
+    assert predict_events(predictor, [], [], [], source="stream") == []

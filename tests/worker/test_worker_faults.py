@@ -9,10 +9,12 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy
 
+from adapters import partitions
 from adapters.cache import PredictionCache
 from adapters.store import make_engine
 from worker.faults import KILL_AFTER_COMMITS_ENV
@@ -25,6 +27,7 @@ from support.streams import (
     pending,
     push_installs,
     row_count,
+    sent_at,
     synthetic_installs,
     wait_for,
 )
@@ -214,9 +217,10 @@ def row_held(database_url, event_id):
     holder.execute(
         sqlalchemy.text(
             "INSERT INTO predictions (event_id, source, stage, input, predicted_revenue, lower,"
-            " upper, model_version) VALUES (:event_id, 'api', 'install', '{}', 0, 0, 0, 'held')"
+            " upper, model_version, event_time)"
+            " VALUES (:event_id, 'api', 'install', '{}', 0, 0, 0, 'held', :event_time)"
         ),
-        {"event_id": event_id},
+        {"event_id": event_id, "event_time": sent_at(event_id)},
     )
     backend = holder.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one()
     waiting = sqlalchemy.text(
@@ -298,6 +302,22 @@ def test_worker_refuses_to_run_on_a_database_without_migrations(
     assert "python -m worker migrate" in log_text(process)
 
 
+def test_partitions_command_drops_days_past_the_retention(service_settings, spawn):
+    engine = make_engine(service_settings.database_url)
+    today = datetime.now(UTC).date()
+    old, kept = today - timedelta(days=11), today - timedelta(days=10)
+    partitions.create_partitions(engine, old, kept)
+    settings = service_settings.model_copy(update={"retention_days": 10})
+    process = spawn(settings, "partitions")
+    assert process.wait(timeout=60) == 0, log_text(process)
+    dropped = log_text(process).split("dropped (older than 10 days): ")[1].split(";")[0]
+    assert f"predictions_{old:%Y%m%d}" in dropped.split(", ")
+    assert f"predictions_{kept:%Y%m%d}" not in dropped
+    days = partitions.partition_days(engine)
+    engine.dispose()
+    assert old not in days and kept in days
+
+
 def test_migrate_command_upgrades_an_empty_database(
     service_settings, empty_database_url, spawn, redis_client, predictor
 ):
@@ -305,9 +325,13 @@ def test_migrate_command_upgrades_an_empty_database(
     process = spawn(settings, "migrate")
     assert process.wait(timeout=60) == 0, log_text(process)
     assert "database at revision create_outcomes" in log_text(process)
+    engine = make_engine(settings.database_url)
+    assert partitions.partitioned(engine)  # and the coming days have their partitions:
+    today = datetime.now(UTC).date()
+    days = [today + timedelta(days=n) for n in range(partitions.DAYS_AHEAD + 1)]
+    assert set(days) <= set(partitions.partition_days(engine))
     records, ids, users = events(20, seed=9)
     push_installs(redis_client, settings, records, ids)
-    engine = make_engine(settings.database_url)
     build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
     engine.dispose()
     assert_exactly_once_and_cached(redis_client, settings, ids, users)

@@ -90,7 +90,7 @@ def test_commit_caches_and_acks_in_one_round_trip_after_the_transaction(
     fake_redis.pipeline = recording_pipeline
     outcome = worker.handler.commit(prepared)
     assert outcome.cached == outcome.acked == 5
-    assert sent == [["EVAL", "XACK"]]
+    assert sent == [["EVAL", "XACK"]]  # one compare-and-set call for the five users
     assert cache.get("u4")["predicted_revenue"] == 4.0
 
 
@@ -127,6 +127,8 @@ def test_scored_entries_are_persisted_as_they_are_without_scoring(
         "flags": ["unseen_country"],
         "scored_at": "2025-03-01T10:00:00+00:00",
         "source": "api",
+        "event_id": "req-1:0",
+        "event_time": "2025-03-01T10:00:00+00:00",  # a payload without one: its created_at
     }
     assert pending(fake_redis, unit_settings, unit_settings.scored_stream) == 0
 

@@ -1,8 +1,9 @@
 """Create the outcomes table (each user's actual D7 revenue, keyed by user) and the
-outcome_matches table (each outcome with its user's newest prediction of each stage).
+outcome_matches table (each outcome with its user's newest prediction of each stage, which it
+names by the prediction's idempotency key: event id and event time).
 
 Revision ID: create_outcomes
-Revises: 0002
+Revises: predictions_by_event_time
 Create Date: 2026-12-01
 """
 
@@ -17,7 +18,7 @@ PREDICTION_NUMBERS = names_of(float)
 """The prediction and its bounds (predicted revenue, lower, upper), as the declaration names them."""
 
 revision = "create_outcomes"
-down_revision = "0002"
+down_revision = "predictions_by_event_time"
 branch_labels = None
 depends_on = None
 
@@ -50,6 +51,7 @@ def upgrade() -> None:
         sa.Column("platform", sa.Text(), nullable=True),
         sa.Column("source", sa.Text(), nullable=True),
         sa.Column("event_id", sa.Text(), nullable=True),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index(
