@@ -39,6 +39,6 @@ COPY models/ ./models/
 USER app
 EXPOSE 8000
 # The API's liveness; compose gives the worker and rq services checks of their own.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=20s --timeout=20s --start-period=120s --retries=3 \
     CMD ["python", "-m", "ops", "health", "api"]
 CMD ["python", "-m", "api"]

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from redis.cluster import RedisCluster
 
+from adapters.stream import is_cluster
 from scorer.prediction import (
     EVENT_TIME,
     KEY,
@@ -82,7 +82,7 @@ slots, so there it is called with one key at a time."""
 def one_key_per_script(client) -> bool:
     """Whether `client` needs each script call to touch one key only: a Redis Cluster client
     (the keys of one call must hash to one slot)."""
-    return isinstance(client, RedisCluster)
+    return is_cluster(client)
 
 
 class PredictionCache:
@@ -102,6 +102,8 @@ class PredictionCache:
         self.ttl_seconds = ttl_seconds
         if keys_per_call is None:
             keys_per_call = 1 if one_key_per_script(redis) else KEYS_PER_CALL
+        elif keys_per_call > 1 and one_key_per_script(redis):
+            raise ValueError("keys_per_call: a Redis Cluster takes one key per script call")
         self.keys_per_call = keys_per_call
 
     def key(self, user_id: str) -> str:
@@ -148,7 +150,9 @@ class PredictionCache:
         for start in range(0, len(keys), self.keys_per_call):
             page = keys[start : start + self.keys_per_call]
             values = arguments[3 * start : 3 * (start + len(page))]
-            pipe.eval(SET_IF_NEWER, len(page), *page, self.ttl_seconds, *values)
+            # EVAL by name: redis-py's cluster pipeline has no usable `eval`, but it routes an
+            # EVAL to the node of its key like any command
+            pipe.execute_command("EVAL", SET_IF_NEWER, len(page), *page, self.ttl_seconds, *values)
         if pipeline is None:
             return sum(pipe.execute())
         return len(newest)

@@ -3,8 +3,9 @@
 Every role (the API's request path, its publisher, the stream worker, the rq worker, the command
 lines) has one `Policy`: its timeouts and its retries, named once below. `redis_client`,
 `rq_connection` and `database_engine` build clients from `Settings` and a policy; nothing
-connects until a client is first used. Choosing another kind of Redis client (a cluster) or a
-separate Redis for rq is a change to these functions only.
+connects until a client is first used. REDIS_CLUSTER=true makes `redis_client` a redis-py
+`RedisCluster` (it finds every node from the one of REDIS_URL); rq keeps a plain Redis of its
+own, RQ_REDIS_URL (default: REDIS_URL), since rq does not support Cluster.
 
 Retries above the client level (a batch retried after an outage, the publisher's resends, a
 command waiting for a server that starts) use tenacity with the waits named here.
@@ -89,11 +90,27 @@ STARTUP_WAIT = wait_fixed(1.0)
 
 def redis_client(
     settings: Settings, policy: Policy, *, single_connection: bool = False
-) -> redis.Redis:
-    """A Redis client of REDIS_URL that waits and retries as `policy` says.
+) -> redis.Redis | redis.RedisCluster:
+    """A Redis client of REDIS_URL that waits and retries as `policy` says: a `RedisCluster`
+    with REDIS_CLUSTER, else a plain client.
 
-    `single_connection`: the client holds one connection of its own (for a per-thread client).
+    `single_connection`: the client holds one connection of its own (for a per-thread client);
+    a cluster client has a pool per node instead and is shared by threads.
     """
+    options = _redis_options(settings, policy)
+    if settings.redis_cluster:
+        if single_connection:
+            raise ValueError("a Redis Cluster client cannot hold a single connection")
+        return redis.RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(
+        settings.redis_url,
+        health_check_interval=30,
+        single_connection_client=single_connection,
+        **options,
+    )
+
+
+def _redis_options(settings: Settings, policy: Policy) -> dict:
     read_timeout = policy.redis_read_timeout
     if policy.blocking_reads and read_timeout is not None:
         read_timeout += settings.worker_block_ms / 1000
@@ -101,20 +118,18 @@ def redis_client(
         retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), policy.redis_retries)
     else:
         retry = Retry(NoBackoff(), 0)
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=policy.redis_connect_timeout,
-        socket_timeout=read_timeout,
-        retry=retry,
-        health_check_interval=30,
-        single_connection_client=single_connection,
-    )
+    return {
+        "socket_connect_timeout": policy.redis_connect_timeout,
+        "socket_timeout": read_timeout,
+        "retry": retry,
+    }
 
 
 def rq_connection(settings: Settings, policy: Policy) -> redis.Redis:
-    """The Redis that holds rq's queues (a plain client: rq needs one without
-    `decode_responses`); today the same server as the streams and the cache."""
-    return redis_client(settings, policy)
+    """The plain Redis that holds rq's queues: RQ_REDIS_URL, else REDIS_URL (a client without
+    `decode_responses`, as rq needs)."""
+    url = settings.rq_redis_url or settings.redis_url
+    return redis.Redis.from_url(url, health_check_interval=30, **_redis_options(settings, policy))
 
 
 def database_engine(settings: Settings, policy: Policy) -> Engine:

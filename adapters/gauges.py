@@ -46,12 +46,15 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Predictions of the last 4 weeks past their outcome's due date without an outcome.",
         (),
     ),
-    "d7_stream_lag": ("Entries of a stream not yet delivered to the consumer group.", ("stream",)),
-    "d7_stream_pending": (
-        "Entries of a stream delivered to the group and not yet acknowledged.",
+    "d7_stream_lag": (
+        "Entries of a stream (each partition of each kind) not yet delivered to the group.",
         ("stream",),
     ),
-    "d7_dead_letters": ("Entries in the dead-letter stream.", ()),
+    "d7_stream_pending": (
+        "Entries of a stream (each partition of each kind) delivered and not yet acknowledged.",
+        ("stream",),
+    ),
+    "d7_dead_letters": ("Entries in the dead-letter streams (every partition).", ()),
     "d7_monitoring_refreshed_timestamp_seconds": (
         "When these monitoring gauges were last computed (Unix time).",
         (),

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scorer.flags import COUNTRY_POLICIES, COUNTRY_POLICY_HELP, FLAG_BY_DEFAULT
@@ -37,7 +37,18 @@ class Settings(BaseSettings):
         str(Path(tempfile.gettempdir()) / "d7-revenue-models"),
         description="Where bundles fetched from the registry are kept.",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and cache.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis for streams and cache (with REDIS_CLUSTER, any node of the cluster).",
+    )
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL is a node of a Redis Cluster: use the cluster client."
+    )
+    rq_redis_url: str | None = Field(
+        None,
+        description="Plain Redis of the rq batch-job queue (rq does not support Cluster); "
+        "default: REDIS_URL.",
+    )
     database_url: str = Field(
         "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
         description="SQLAlchemy URL of the predictions database.",
@@ -59,6 +70,12 @@ class Settings(BaseSettings):
         "outcomes", description="Stream of outcomes (actual D7 revenue) to store."
     )
     dead_letter_stream: str = Field("installs:dead", description="Entries that kept failing.")
+    stream_partitions: int = Field(
+        1,
+        gt=0,
+        description="Streams per kind (`installs:{0}` ...), chosen by a hash of user_id; "
+        "1 keeps the plain names on a single Redis.",
+    )
     consumer_group: str = Field("scorers", description="Consumer group shared by the workers.")
     cache_prefix: str = Field("prediction:", description="Prefix of the per-user cache keys.")
     cache_ttl_seconds: int = Field(691200, gt=0, description="TTL of a cached prediction.")
@@ -81,6 +98,11 @@ class Settings(BaseSettings):
         description="Longest a stream worker's Postgres statement may run or wait for a lock "
         "(statement_timeout; 0: no limit). Past it the batch is retried, so a stuck commit "
         "cannot keep the worker from stopping.",
+    )
+    heartbeat_dir: str = Field(
+        str(Path(tempfile.gettempdir()) / "d7-revenue-heartbeats"),
+        description="Where the stream and rq workers touch their heartbeat files, which the "
+        "container health checks read (`python -m ops health worker | rq`).",
     )
     retention_days: int = Field(
         90,
@@ -110,9 +132,17 @@ class Settings(BaseSettings):
     def _blank_count_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("model_uri", "api_key", mode="before")
+    @field_validator("model_uri", "api_key", "rq_redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
-        """`API_KEY=` or `MODEL_URI=` (set but empty, as compose files and .env often leave
-        them) means unset, not "the empty key" or "the empty URI"."""
+        """`API_KEY=`, `MODEL_URI=` or `RQ_REDIS_URL=` (set but empty, as compose files and .env
+        often leave them) means unset, not "the empty key" or "the empty URI"."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _rq_needs_a_plain_redis(self):
+        """rq cannot run on a cluster: with REDIS_CLUSTER, RQ_REDIS_URL must name a plain
+        Redis (said at start-up, rather than as MOVED errors at the first batch job)."""
+        if self.redis_cluster and not self.rq_redis_url:
+            raise ValueError("rq_redis_url: required with redis_cluster (rq needs a plain Redis)")
+        return self

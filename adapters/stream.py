@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
+from redis import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from scorer.prediction import (
@@ -35,6 +37,11 @@ SCORED_FIELDS = view_names(View.STREAM)
 `scorer.prediction.Prediction`."""
 
 MAX_ERROR_CHARS = 2000
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client (a command or script must then stay within one slot)."""
+    return isinstance(client, RedisCluster)
 
 
 class StreamDecodeError(ValueError):
@@ -289,12 +296,14 @@ class EventStream:
         returns the script's SHA1."""
         return self.redis.script_load(_XADD_EACH)
 
-    def append_many(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    def append_many(self, entries: Iterable[Mapping[str, Any]], pipeline=None) -> list[str]:
         """XADD many entries in one command (a short script); returns their ids in order.
 
         One EVAL per batch costs the client a third less than a pipeline of XADDs, which packs
         and parses every command. A script stops at its first failing XADD (the stream key
-        holding another type): the entries before it are kept, and the error is raised.
+        holding another type): the entries before it are kept, and the error is raised. With
+        `pipeline` the script is only queued on it (its reply is the list of ids) and this
+        returns [].
         """
         arguments: list[Any] = ["" if self.maxlen is None else self.maxlen]
         for fields in entries:
@@ -302,6 +311,9 @@ class EventStream:
             for name, value in fields.items():
                 arguments += (name, value)
         if len(arguments) == 1:
+            return []
+        if pipeline is not None:  # EVAL by name: a cluster pipeline has no `eval` method
+            pipeline.execute_command("EVAL", _XADD_EACH, 1, self.name, *arguments)
             return []
         return [_id(entry_id) for entry_id in self.redis.eval(_XADD_EACH, 1, self.name, *arguments)]
 
@@ -448,12 +460,40 @@ def read_groups(
     block_ms: int | None = None,
     start_id: str = ">",
 ) -> dict[str, list[Entry]]:
-    """One XREADGROUP over several streams (same Redis): up to `count` entries from each.
+    """XREADGROUP over several streams (same Redis): up to `count` entries from each.
 
     `start_id` ">" reads new entries (blocking up to `block_ms`); any other id reads this
     consumer's pending entries above it, without blocking. Returns {stream name: entries}.
+
+    One call on a single Redis. A cluster refuses a call over keys of different slots, so there
+    it is one call per slot: first all without blocking, then, if none had anything, each in
+    turn blocking for its share of `block_ms`, until one has entries.
     """
     redis = streams[0].redis
+    slots = _by_slot(streams) if is_cluster(redis) else [streams]
+    if len(slots) == 1:
+        return _read_group(redis, slots[0], group, consumer, count, block_ms, start_id)
+    result: dict[str, list[Entry]] = {}
+    for same_slot in slots:
+        result.update(_read_group(redis, same_slot, group, consumer, count, None, start_id))
+    if start_id != ">" or not block_ms or any(result.values()):
+        return result
+    share = max(1, block_ms // len(slots))
+    for same_slot in slots:
+        found = _read_group(redis, same_slot, group, consumer, count, share, start_id)
+        if any(found.values()):
+            return found
+    return result
+
+
+def _by_slot(streams: list[EventStream]) -> list[list[EventStream]]:
+    slots: dict[int, list[EventStream]] = {}
+    for stream in streams:
+        slots.setdefault(key_slot(stream.name.encode()), []).append(stream)
+    return list(slots.values())
+
+
+def _read_group(redis, streams, group, consumer, count, block_ms, start_id):
     response = redis.xreadgroup(
         group,
         consumer,

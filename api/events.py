@@ -30,7 +30,9 @@ APPEND_EVENTS = Endpoint(
 @APPEND_EVENTS.route(blueprint)
 def append_events(services: Services, payload: Items):
     events, _ = payload
-    entries = [encode_install_event(e.model_dump(), e.event_id, e.sent_at) for e in events]
+    entries = [
+        (e.user_id, encode_install_event(e.model_dump(), e.event_id, e.sent_at)) for e in events
+    ]
     try:
         ids = services.installs.append_many(entries)
     except RedisError as error:

@@ -33,7 +33,7 @@ APPEND_OUTCOMES = Endpoint(
 @APPEND_OUTCOMES.route(blueprint)
 def append_outcomes(services: Services, payload: Items):
     outcomes, _ = payload
-    entries = [encode_outcome(outcome.model_dump()) for outcome in outcomes]
+    entries = [(outcome.user_id, encode_outcome(outcome.model_dump())) for outcome in outcomes]
     try:
         ids = services.outcomes.append_many(entries)
     except RedisError as error:

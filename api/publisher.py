@@ -15,13 +15,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from redis.exceptions import ClusterError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_result
 
 from adapters.connections import PUBLISH_WAIT
-from adapters.stream import EventStream
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ the request was still answering."""
 LOG_EVERY_SECONDS = 10.0
 """At most one warning per this interval about failures and drops."""
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterError, OSError)
+"""Errors after which a batch is kept and sent again (ClusterError: a cluster failing over)."""
 
 
 class PublishCounters:
@@ -51,11 +52,16 @@ def as_fields(item: Any) -> Mapping[str, str]:
     return item
 
 
+def no_user(item: Any) -> None:
+    return None
+
+
 class StreamPublisher:
-    """Buffered, batched XADD of items to one stream, with a bounded retry buffer.
+    """Buffered, batched XADD of items to one stream kind, with a bounded retry buffer.
 
     `encode` turns an item into its stream fields, in the sending thread; an item it raises
-    ValueError for is dropped (counted as `unencodable`, logged).
+    ValueError for is dropped (counted as `unencodable`, logged). `user_of` names an item's
+    user, whose partition of the stream (`layout`) the item goes to.
     """
 
     def __init__(
@@ -67,11 +73,14 @@ class StreamPublisher:
         counters: PublishCounters | None = None,
         encode: Callable[[Any], Mapping[str, str]] = as_fields,
         clock: Callable[[], float] = time.monotonic,
+        layout: StreamLayout | None = None,
+        user_of: Callable[[Any], str | None] = no_user,
     ):
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
-        self._target = EventStream(redis, stream, maxlen)
+        self._target = PartitionedStream(redis, stream, layout or StreamLayout(), maxlen)
+        self.user_of = user_of
         self.capacity = capacity
         self.counters = counters or PublishCounters()
         self.encode = encode
@@ -135,7 +144,7 @@ class StreamPublisher:
             return True
         batch = [item for item, _ in encoded]
         try:
-            self._target.append_many(fields for _, fields in encoded)
+            self._target.append_many((self.user_of(item), fields) for item, fields in encoded)
         except UNREACHABLE:
             self._put_back(batch)
             self._failures_unlogged += 1

@@ -6,7 +6,7 @@ trained on. Batch models carry the configured limit, hence are built per limit.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -19,6 +19,7 @@ from pydantic import (
     RootModel,
     StringConstraints,
     create_model,
+    field_validator,
 )
 
 from scorer.monitoring import DIMENSIONS, FIGURES, MIN_USERS, OVERDUE_AFTER_DAYS, STATUSES
@@ -57,6 +58,18 @@ class InstallEvent(InstallRecord):  # type: ignore[misc, valid-type]
         description="When the client sent the event: the event time of its prediction (a "
         "user's newest event time wins); without it, the time the stream received it.",
     )
+
+    @field_validator("sent_at")
+    @classmethod
+    def _sent_at_in_utc(cls, value: datetime | None) -> datetime | None:
+        """In UTC, as it is stored; a time with no UTC equivalent (the first hours of year 1
+        ahead of UTC, the last of year 9999 behind it) is refused, not a server error."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outside the years 1 to 9999 once in UTC") from None
 
 
 def _batch_model(

@@ -57,3 +57,8 @@ def scored_entry(prediction: Prediction) -> dict[str, bytes]:
     """The scored-stream fields of one prediction (raises ValueError if it cannot be encoded,
     e.g. NaN bounds from a bundle without intervals)."""
     return encode_scored(prediction)
+
+
+def user_of(prediction: Prediction) -> str | None:
+    """The user whose partition of the scored stream a prediction goes to."""
+    return prediction["user_id"]

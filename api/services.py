@@ -23,10 +23,10 @@ from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
 from adapters.store import PredictionStore
-from adapters.stream import EventStream
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from api.metrics import ApiMetrics
 from api.publisher import PublishCounters, StreamPublisher
-from api.scoring import scored_entry
+from api.scoring import scored_entry, user_of
 from scorer.prediction import FLAGS_FIELD
 from scorer.predictor import PredictorLike
 
@@ -61,8 +61,8 @@ class Services:
     engine: Engine
     cache: PredictionCache
     store: PredictionStore
-    installs: EventStream
-    outcomes: EventStream
+    installs: PartitionedStream
+    outcomes: PartitionedStream
     publisher: StreamPublisher
     metrics: ApiMetrics
     batch_queue: Any  # rq.Queue of batch scoring jobs
@@ -141,11 +141,18 @@ def build_services(
         request_redis = connections.redis_client(settings, connections.REQUEST)
         publisher_redis = connections.redis_client(settings, connections.PUBLISHER)
         jobs_redis = connections.rq_connection(settings, connections.REQUEST)
-        cache_redis = PerThreadRedis(
-            lambda: connections.redis_client(settings, connections.REQUEST, single_connection=True)
+        cache_redis = (
+            request_redis  # a cluster client: a pool per node, shared by the threads
+            if settings.redis_cluster
+            else PerThreadRedis(
+                lambda: connections.redis_client(
+                    settings, connections.REQUEST, single_connection=True
+                )
+            )
         )
     if engine is None:
         engine = connections.database_engine(settings, connections.REQUEST)
+    layout = StreamLayout.of(settings)
     services = Services(
         settings=settings,
         predictor=predictor,
@@ -154,8 +161,12 @@ def build_services(
         engine=engine,
         cache=PredictionCache(cache_redis, settings.cache_prefix, settings.cache_ttl_seconds),
         store=PredictionStore(engine),
-        installs=EventStream(request_redis, settings.installs_stream, settings.stream_maxlen),
-        outcomes=EventStream(request_redis, settings.outcomes_stream, settings.stream_maxlen),
+        installs=PartitionedStream(
+            request_redis, settings.installs_stream, layout, settings.stream_maxlen
+        ),
+        outcomes=PartitionedStream(
+            request_redis, settings.outcomes_stream, layout, settings.stream_maxlen
+        ),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
         batch_queue=batch_queue(jobs_redis, settings.rq_queue),
@@ -167,6 +178,8 @@ def build_services(
         services.settings.publish_buffer_size,
         MetricsCounters(metrics),
         encode=scored_entry,
+        layout=layout,
+        user_of=user_of,
     )
     metrics.add_shared(GaugeCollector(GaugeBoard(request_redis)))
     if start_publisher:

@@ -12,8 +12,11 @@
 3. Prints the resources a target load needs, planning each process at --utilization of its
    measured maximum.
 
-    .venv/bin/python bench/capacity.py [--api-output F --worker-output F]
+    .venv/bin/python bench/capacity.py [--api-output F --worker-output F --cluster-output F]
         [--predict-rps 2000 --events-per-second 5000 --installs-per-day 1000000 --retention-days 90]
+
+4. From bench/cluster_worker_bench.py (a local Redis Cluster): the Redis server CPU per event
+   of the stream path, which bounds one shard, hence the stream partitions and masters needed.
 
 Uses the machine's Redis (db --redis-db, keys under `capacity:<pid>:`, deleted at the end) and
 Postgres (a `capacity_<pid>` schema in database `test`, dropped at the end).
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.cache import PredictionCache  # noqa: E402
+from adapters.connections import WORKER, redis_client  # noqa: E402
 from adapters.migrations import upgrade_database  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.store import PredictionStore, make_engine  # noqa: E402
@@ -48,7 +52,7 @@ from scorer.predictor import Predictor  # noqa: E402
 from scorer.schema import InstallRecord  # noqa: E402
 from scorer.synth import synthetic_records  # noqa: E402
 from worker.predictions import predict_events  # noqa: E402
-from worker.wiring import build_worker, redis_client  # noqa: E402
+from worker.wiring import build_worker  # noqa: E402
 
 SAMPLE = 10_000
 """Predictions written to measure their size at rest."""
@@ -88,6 +92,24 @@ def parse_worker(text: str) -> dict[str, float]:
         "cores": number(r"(\d+) cores", text, "cores"),
         "events_per_s": number(r"best worker / best floor = ([\d,]+) /", text, "worker rate"),
         "rss_mib": number(r"at the end: ([\d.]+) MiB", text, "worker RSS"),
+    }
+
+
+def parse_cluster(text: str) -> dict[str, float]:
+    """Redis masters' CPU per event (the best round) and the rates of bench/cluster_worker_bench."""
+    per_event = [float(v) for v in re.findall(r"Redis masters (\d+) us CPU/event", text)]
+    if not per_event:
+        raise SystemExit(f"no Redis CPU per event in:\n{text}")
+    worker_us = [
+        float(v)
+        for v in re.findall(r"partitions round \d+: [\d,]+ events/s \(worker (\d+) us", text)
+    ]
+    return {
+        "redis_us_per_event": min(per_event),
+        "worker_us_per_event": min(worker_us),
+        "single_rate": number(r"single Redis, 1 stream ([\d,]+) events/s", text, "single rate"),
+        "cluster_rate": number(r"partitions ([\d,]+) events/s", text, "cluster rate"),
+        "partitions": number(r"Redis Cluster \(3 masters\), (\d+) partitions", text, "N"),
     }
 
 
@@ -164,7 +186,7 @@ def worker_cpu(predictor, redis_url: str, database_url: str, prefix: str, rows) 
         cache_prefix=prefix + "w:prediction:",
         worker_block_ms=100,
     )
-    client = redis_client(settings)
+    client = redis_client(settings, WORKER)
     EventStream(client, settings.installs_stream, None).append_many(
         encode_install_event(row["input"], f"w-{row['event_id']}") for row in rows
     )
@@ -182,7 +204,18 @@ def main() -> None:
     parser.add_argument("--api-output", help="saved output of bench/api_bench.py")
     parser.add_argument("--worker-output", help="saved output of bench/worker_bench.py")
     parser.add_argument("--predict-rps", type=float, default=2000, help="peak POST /predict/s")
-    parser.add_argument("--events-per-second", type=float, default=5000, help="peak events/s")
+    parser.add_argument("--cluster-output", help="saved output of bench/cluster_worker_bench.py")
+    parser.add_argument(
+        "--events-per-second",
+        type=float,
+        help="peak events/s (default: installs/day x --events-per-install / 86,400 s x "
+        "--peak-factor)",
+    )
+    parser.add_argument("--events-per-install", type=float, default=2.0)
+    parser.add_argument("--peak-factor", type=float, default=3.0, help="peak / daily mean")
+    parser.add_argument(
+        "--master-memory-gib", type=float, default=32.0, help="memory of one Redis master"
+    )
     parser.add_argument("--installs-per-day", type=float, default=1_000_000)
     parser.add_argument("--retention-days", type=int, default=90, help="rows kept in Postgres")
     parser.add_argument("--utilization", type=float, default=0.6, help="planned share of max")
@@ -191,6 +224,10 @@ def main() -> None:
         "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     )
     args = parser.parse_args()
+    if args.events_per_second is None:
+        args.events_per_second = (
+            args.installs_per_day * args.events_per_install / 86_400 * args.peak_factor
+        )
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     load_before = os.getloadavg()[0]
 
@@ -200,6 +237,7 @@ def main() -> None:
     worker = parse_worker(
         bench_output("worker_bench.py", args.worker_output, ["--redis-url", redis_url])
     )
+    cluster = parse_cluster(bench_output("cluster_worker_bench.py", args.cluster_output, []))
     predictor = Predictor.load(ROOT / "models" / "d7")
     rows = sample_rows(predictor, SAMPLE)
     client = redis.Redis.from_url(redis_url)
@@ -216,6 +254,7 @@ def main() -> None:
             client.delete(key)
     loads = (load_before, os.getloadavg()[0])
     report(args, api, worker, sizes, row_bytes, loads)
+    report_scale_out(args, worker, cluster, sizes, row_bytes)
 
 
 def report(args, api, worker, sizes, row_bytes, loads) -> None:
@@ -264,6 +303,50 @@ def report(args, api, worker, sizes, row_bytes, loads) -> None:
         f"  Postgres: {rows_per_day:,.0f} rows/day (2 predictions per install) = "
         f"{rows_per_day * row_bytes / gib:.2f} GiB/day; {args.retention_days} days retained = "
         f"{rows_per_day * row_bytes * args.retention_days / gib:.0f} GiB"
+    )
+
+
+def report_scale_out(args, worker, cluster, sizes, row_bytes) -> None:
+    """Stream partitions, Redis masters, workers, Postgres partitions and Redis memory per
+    master for the scenario, from the Redis CPU per event measured on the local cluster."""
+    use, gib = args.utilization, 1024**3
+    shard_events = 1e6 / cluster["redis_us_per_event"]  # one master's core, stream path only
+    worker_events = 1e6 / cluster["worker_us_per_event"]  # one worker core, on the cluster
+    rows_per_day = args.installs_per_day * 2
+    cache_bytes = args.installs_per_day * 8 * sizes["cache_key"]
+    entry_bytes = sizes["install_entry"] + sizes["scored_entry"]  # one of each kind
+    by_cpu = math.ceil(args.events_per_second / (shard_events * use))
+    by_memory = math.ceil(cache_bytes / (args.master_memory_gib * gib * use))
+    masters = max(3, by_cpu, by_memory)
+    partitions = masters  # one partition per master: the stream load spreads like the cache
+    stream_bytes = partitions * 1_000_000 * entry_bytes  # STREAM_MAXLEN per partition
+    needed = math.ceil(args.events_per_second / (worker_events * use))
+    print(
+        f"\nscale-out ({args.installs_per_day:,.0f} installs/day, "
+        f"{args.events_per_second:,.0f} events/s at peak):"
+    )
+    print(
+        f"  measured on a local Redis Cluster: {cluster['redis_us_per_event']:.0f} us of Redis "
+        f"server CPU per event = {shard_events:,.0f} events/s per master core; worker "
+        f"{cluster['worker_us_per_event']:.0f} us CPU per event = {worker_events:,.0f} events/s "
+        f"per core (one worker {cluster['cluster_rate']:,.0f} events/s over "
+        f"{cluster['partitions']:.0f} partitions vs {cluster['single_rate']:,.0f} on one Redis)"
+    )
+    print(
+        f"  masters: {by_cpu} for the stream CPU, {by_memory} for the cache at "
+        f"{args.master_memory_gib:g} GiB each -> {masters} masters (+1 replica each), "
+        f"STREAM_PARTITIONS={partitions}, {needed + 1} worker processes of one core "
+        f"({needed} needed + 1 so that one can fail; every one reads every partition)"
+    )
+    print(
+        f"  Redis memory: {cache_bytes / gib:.1f} GiB of cache + streams at STREAM_MAXLEN "
+        f"1,000,000 per partition of each kind {stream_bytes / gib:.1f} GiB = "
+        f"{(cache_bytes + stream_bytes) / partitions / gib:.1f} GiB per master"
+    )
+    print(
+        f"  Postgres: daily partitions of {rows_per_day * row_bytes / gib:.0f} GiB "
+        f"({rows_per_day:,.0f} rows), {args.retention_days} kept = "
+        f"{rows_per_day * row_bytes * args.retention_days / gib / 1024:.1f} TiB"
     )
 
 

@@ -1,25 +1,26 @@
 """`python -m ops health api | worker | rq`: container health checks (exit 0 = healthy).
 
 - api: GET /healthz on PORT answers 200.
-- worker: a consumer of this host (named `<hostname>-<pid>`, the worker's default) has read
-  from the install-events group within `--max-idle` seconds. XREADGROUP blocks for at most
-  WORKER_BLOCK_MS and each call resets the consumer's idle time, so a live loop stays near
-  zero; a stuck loop, or one stalled on a Redis or Postgres outage, does not.
-- rq: an rq worker of this host is registered on RQ_QUEUE (rq drops the registration when its
-  heartbeats stop).
+- worker, rq: the process's heartbeat file (adapters.heartbeat, in HEARTBEAT_DIR) was touched
+  within `--max-age` seconds. The stream worker touches it at every turn of its loop (a read,
+  empty or not, or a retry after an outage), the rq worker at each of rq's heartbeats (at
+  least every worker.jobs.RQ_BEAT_SECONDS, idle or busy); a loop that hangs stops touching it.
+  The check reads a local file: no server round trip, and it judges this container's process.
+
+The check is a short-lived process run under a timeout: it imports only what it needs.
 """
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 import click
 
-from adapters import connections
+from adapters.heartbeat import MAX_AGE_SECONDS, ROLES, Heartbeat
 from adapters.settings import Settings
 
 TIMEOUT_SECONDS = 3.0
+SERVICES = ("api", *ROLES)
 
 
 def check_api(settings: Settings, host: str = "127.0.0.1") -> str:
@@ -31,50 +32,26 @@ def check_api(settings: Settings, host: str = "127.0.0.1") -> str:
     return "api: /healthz ok"
 
 
-def check_worker(settings: Settings, max_idle_seconds: float, client=None) -> str:
-    client = client or connections.redis_client(settings, connections.COMMAND)
-    prefix = f"{socket.gethostname()}-"
-    consumers = client.xinfo_consumers(settings.installs_stream, settings.consumer_group)
-    consumers = [{_text(key): value for key, value in c.items()} for c in consumers]
-    mine = [c for c in consumers if _text(c["name"]).startswith(prefix)]
-    if not mine:
-        raise RuntimeError(f"no consumer {prefix}* in group {settings.consumer_group}")
-    freshest = min(mine, key=lambda c: int(c["idle"]))
-    idle = int(freshest["idle"]) / 1000
-    name = _text(freshest["name"])
-    if idle > max_idle_seconds:
-        raise RuntimeError(f"consumer {name} idle for {idle:.0f} s")
-    return f"worker: consumer {name} read {idle:.1f} s ago"
+def check_heartbeat(settings: Settings, role: str, max_age_seconds: float) -> str:
+    """Healthy when `role`'s heartbeat file was touched within `max_age_seconds`."""
+    heartbeat = Heartbeat.of(settings, role)
+    try:
+        age = heartbeat.age()
+    except FileNotFoundError:
+        raise RuntimeError(f"no heartbeat yet ({heartbeat.path} does not exist)") from None
+    if age > max_age_seconds:
+        raise RuntimeError(f"last heartbeat {age:.0f} s ago (limit {max_age_seconds:g} s)")
+    return f"{role}: last heartbeat {age:.1f} s ago"
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def check_rq(settings: Settings, client=None) -> str:
-    from rq import Worker
-
-    from adapters.jobs import batch_queue
-
-    client = client or connections.rq_connection(settings, connections.COMMAND)
-    hostname = socket.gethostname()
-    workers = Worker.all(queue=batch_queue(client, settings.rq_queue))
-    mine = [w for w in workers if w.hostname == hostname]
-    if not mine:
-        raise RuntimeError(f"no rq worker of {hostname} on queue {settings.rq_queue}")
-    return f"rq: worker {mine[0].name} ({mine[0].get_state()})"
-
-
-def check(service: str, max_idle_seconds: float, settings: Settings | None = None) -> int:
+def check(service: str, max_age_seconds: float, settings: Settings | None = None) -> int:
     """Print whether `service` is healthy, in one line; returns the exit status (0 healthy)."""
     settings = settings or Settings()
     try:
         if service == "api":
             message = check_api(settings)
-        elif service == "worker":
-            message = check_worker(settings, max_idle_seconds)
         else:
-            message = check_rq(settings)
+            message = check_heartbeat(settings, service, max_age_seconds)
     except Exception as error:  # any failure is "unhealthy", said in one line
         print(f"{service} unhealthy: {type(error).__name__}: {error}")
         return 1
@@ -83,14 +60,14 @@ def check(service: str, max_idle_seconds: float, settings: Settings | None = Non
 
 
 @click.command("health")
-@click.argument("service", type=click.Choice(["api", "worker", "rq"]))
+@click.argument("service", type=click.Choice(SERVICES))
 @click.option(
-    "--max-idle",
+    "--max-age",
     type=float,
-    default=60.0,
+    default=MAX_AGE_SECONDS,
     show_default=True,
-    help="worker: longest time, in seconds, since the consumer's last read.",
+    help="worker, rq: oldest heartbeat, in seconds, that still counts as alive.",
 )
-def command(service: str, max_idle: float) -> None:
+def command(service: str, max_age: float) -> None:
     """Container health check of SERVICE (exit status 0: healthy)."""
-    raise SystemExit(check(service, max_idle))
+    raise SystemExit(check(service, max_age))

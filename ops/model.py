@@ -17,7 +17,6 @@ import click
 
 from adapters import registry
 from adapters.settings import Settings
-from scorer.coverage import coverage_lines
 
 
 def _client(settings: Settings):
@@ -133,6 +132,8 @@ def card_table(card: dict) -> list[str]:
 
 
 def _card(args: argparse.Namespace) -> int:
+    from scorer.coverage import coverage_lines  # scipy and crepes: not for every `ops` command
+
     card = json.loads((Path(args.bundle) / "model_card.json").read_text())
     rows = card.get("data", {}).get("rows", "?")
     protocol = card.get("cv", {}).get("protocol", "no CV")

@@ -169,12 +169,17 @@ def _prediction(api: Api, user: str) -> dict | None:
 def _push_event(redis_url: str, user_id: str, event_id: str) -> None:
     from adapters import connections
     from adapters.settings import Settings
-    from adapters.stream import EventStream, encode_install_event
+    from adapters.stream import encode_install_event
+    from adapters.stream_partitions import PartitionedStream, StreamLayout
 
     settings = Settings(redis_url=redis_url)
     client = connections.redis_client(settings, connections.COMMAND)
     try:
-        stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
+        layout = StreamLayout.of(settings)
+        installs = PartitionedStream(
+            client, settings.installs_stream, layout, settings.stream_maxlen
+        )
+        stream = installs.for_user(user_id)
         stream.append(encode_install_event({"user_id": user_id, **RECORD}, event_id))
     finally:
         client.close()

@@ -230,8 +230,12 @@ class Flagger:
             found |= (values > high) * _BIT[Flag.EVENT_COUNT_ABOVE_TRAINING]
             found |= (values < low) * _BIT[Flag.EVENT_COUNT_BELOW_TRAINING]
         distinct, rows = np.unique(found, return_inverse=True)
-        lists = [_codes(int(bits)) for bits in distinct]
-        return [list(lists[row]) for row in rows.ravel()]
+        lists = np.empty(len(distinct), dtype=object)
+        for position, bits in enumerate(distinct):
+            lists[position] = _codes(int(bits))
+        # rows with the same flags share one list (nothing downstream changes a flag list): a
+        # list per row cost more than every flag check together
+        return lists[rows.ravel()].tolist()
 
 
 def _per_distinct(values: np.ndarray, test: Callable[[Any], bool]) -> np.ndarray:

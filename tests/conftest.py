@@ -1,5 +1,6 @@
 """Shared fixtures: the machine's real Redis and Postgres (isolated per engineer and per test
-session), fakeredis and SQLite for unit tests, the committed model and its fake.
+session), a local Redis Cluster, fakeredis and SQLite for unit tests, the committed model and its
+fake.
 
 Every test is in exactly one tier (unit, integration or slow), given at collection from its
 marks and fixtures (support.tiers).
@@ -22,6 +23,7 @@ from adapters.migrations import upgrade_database
 from scorer.predictor import Predictor
 
 from support.fakes import FakePredictor
+from support.local_cluster import LocalRedisCluster
 from support.paths import MODEL_DIR
 from support.tiers import mark_tiers, require_integration_tier
 
@@ -160,3 +162,28 @@ def predictor():
 def fake_predictor():
     """The unit tests' stand-in for the model (support.fakes), fresh for each test."""
     return FakePredictor()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A local Redis Cluster (3 masters, 3 replicas) for the session; skips (or fails, under
+    REQUIRE_SERVICES=1) when redis-server or redis-cli is missing."""
+    try:
+        cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    except FileNotFoundError as error:
+        service_unavailable("a local Redis Cluster", error)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_client(request, redis_cluster):
+    """A cluster client of the local Redis Cluster, every master flushed before and after."""
+    require_integration_tier(request, "the local Redis Cluster")
+    redis_cluster.wait_ready()
+    client = redis.RedisCluster.from_url(redis_cluster.url, socket_timeout=10)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()

@@ -53,11 +53,13 @@ def _settings() -> Settings:
 @click.option("--no-pipeline", is_flag=True, help="Commit each batch before reading the next.")
 def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pipeline: bool):
     """Consume the install-events, scored and outcomes streams (the default command)."""
+    from adapters.heartbeat import Heartbeat
     from worker.wiring import build_worker
 
     settings = _settings()
     worker = build_worker(settings, consumer=consumer)
     worker.pipelined = not no_pipeline
+    worker.heartbeat = Heartbeat.of(settings, "worker")  # read by `python -m ops health worker`
     worker.install_signal_handlers()
     if os.environ.get(KILL_AFTER_COMMITS_ENV):
         commits = int(os.environ[KILL_AFTER_COMMITS_ENV])
@@ -160,21 +162,26 @@ def partitions() -> None:
     "--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
     help="Events per XADD pipeline.",
 )  # fmt: skip
-@click.option("--stream", help="Stream key (default: INSTALLS_STREAM or OUTCOMES_STREAM).")
+@click.option(
+    "--stream",
+    help="Stream kind (default: INSTALLS_STREAM or OUTCOMES_STREAM), partitioned by user.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def push(
     path: str, kind: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool
 ) -> None:
     """Push install records (or outcomes) from a CSV onto their stream."""
     from adapters import connections
-    from adapters.stream import EventStream
+    from adapters.stream_partitions import PartitionedStream, StreamLayout
 
     settings = _settings()
     client = connections.redis_client(settings, connections.COMMAND)
-    default = settings.outcomes_stream if kind == "outcomes" else settings.installs_stream
-    target = EventStream(client, stream or default, settings.stream_maxlen)
+    base = stream or (settings.outcomes_stream if kind == "outcomes" else settings.installs_stream)
+    target = PartitionedStream(client, base, StreamLayout.of(settings), settings.stream_maxlen)
     pushed = push_csv(target, path, rate, batch_size, progress=not quiet, kind=kind)
-    click.echo(f"{pushed} {KINDS[kind].unit}s pushed to {target.name}")
+    click.echo(
+        f"{pushed} {KINDS[kind].unit}s pushed to {base} ({len(target.partitions)} stream partitions)"
+    )
 
 
 @cli.command("rq")

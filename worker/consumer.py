@@ -21,6 +21,7 @@ from tenacity import Retrying, retry_if_exception
 from tenacity.wait import wait_base
 
 from adapters.connections import OUTAGE_WAIT
+from adapters.heartbeat import Heartbeat
 from adapters.stream import EventStream, read_groups
 from worker.faults import is_transient
 from worker.handler import Batch, BatchHandler, Outcome
@@ -65,10 +66,12 @@ class StreamWorker:
         claim_idle_ms: int = 60000,
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
+        heartbeat: Heartbeat | None = None,
         chores: Sequence[Chore] = (),
     ):
-        """`chores`: run by the housekeeping when due (the partitions of the table, scheduling
-        the monitoring job)."""
+        """`heartbeat`: touched at every turn of the loop (a read, empty or not, or a retry
+        after an outage), for the container health check. `chores`: run by the housekeeping
+        when due (the partitions of the table, scheduling the monitoring job)."""
         self.handler = handler
         self.streams = streams
         self.group = group
@@ -79,6 +82,7 @@ class StreamWorker:
         self.claim_every = min(claim_idle_ms / 2000, 5.0)
         self.outage_wait = outage_wait
         self.pipelined = pipelined
+        self.heartbeat = heartbeat
         self.chores = tuple(chores)
         self._chores_due = [0.0] * len(self.chores)  # each one first at the first housekeeping
         self.stopping = False
@@ -131,6 +135,8 @@ class StreamWorker:
 
     def _step(self, max_messages: int | None, until_empty: bool) -> bool:
         """Take and process one batch; True when `run` is done. An outage raises (transient)."""
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         if not self._connected:
             self._settle()
             self._setup()

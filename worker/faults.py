@@ -18,13 +18,16 @@ commit, before that batch is cached and acknowledged."""
 _TRANSIENT = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,  # a cluster failing over (CLUSTERDOWN, slots moving)
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
     sqlalchemy.exc.TimeoutError,
     ConnectionError,
 )
-_TRANSIENT_REDIS_REPLIES = ("NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
+_TRANSIENT_REDIS_REPLIES = (
+    "NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+)  # fmt: skip
 
 
 def is_transient(error: BaseException) -> bool:

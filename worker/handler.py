@@ -87,12 +87,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class StreamKind:
-    """A stream whose entries are written as they are, not scored: `decode` turns an entry's
-    raw fields into a row (raising ValueError naming the field), `write` stores a list of rows
-    in one transaction (idempotently: entries can be delivered again), `check` fails fast when
-    its table is missing."""
+    """A stream kind whose entries are written as they are, not scored: `streams` are its
+    partitions, `decode` turns an entry's raw fields into a row (raising ValueError naming the
+    field), `write` stores a list of rows in one transaction (idempotently: entries can be
+    delivered again), `check` fails fast when its table is missing."""
 
-    stream: EventStream
+    streams: Sequence[EventStream]
     decode: Callable[[Mapping | None], dict]
     write: Callable[[list[dict]], Any]
     check: Callable[[], None] = lambda: None
@@ -105,31 +105,38 @@ def entry_time(entry_id: str) -> datetime:
 
 
 class BatchHandler:
-    """Processes batches from the install-events stream and the scored stream."""
+    """Processes batches from the install-events streams and the scored streams (every
+    partition of each kind)."""
 
     def __init__(
         self,
         predictor: PredictorLike,
         store: PredictionStore,
         cache: PredictionCache,
-        installs: EventStream,
-        scored: EventStream,
-        dead_letter: EventStream,
+        installs: Sequence[EventStream],
+        scored: Sequence[EventStream],
+        dead_letters: Mapping[str, EventStream],
         group: str,
         max_deliveries: int,
         kinds: Sequence[StreamKind] = (),
     ):
-        if not all(stream.redis is cache.redis for stream in (installs, scored, dead_letter)):
+        """`dead_letters`: the dead-letter stream of each stream, by its name (on a cluster,
+        one in the same slot, so that a letter moves in one MULTI). `kinds`: the other stream
+        kinds (outcomes), every partition of each."""
+        self.other_kinds = tuple(kinds)
+        self.kinds = {stream.name: kind for kind in kinds for stream in kind.streams}
+        streams = [*installs, *scored, *(stream for kind in kinds for stream in kind.streams)]
+        if not all(s.redis is cache.redis for s in [*streams, *dead_letters.values()]):
             raise ValueError("the cache and the streams must share one Redis client")
+        if set(dead_letters) != {stream.name for stream in streams}:
+            raise ValueError("every stream needs its dead-letter stream")
         self.predictor = predictor
         self.store = store
         self.cache = cache
         self.redis = cache.redis
-        self.kinds = {kind.stream.name: kind for kind in kinds}
-        self.streams = {installs.name: installs, scored.name: scored}
-        self.streams.update({name: kind.stream for name, kind in self.kinds.items()})
-        self.installs_name = installs.name
-        self.dead_letter_stream = dead_letter
+        self.streams = {stream.name: stream for stream in streams}
+        self.install_streams = frozenset(stream.name for stream in installs)
+        self.dead_letters = dict(dead_letters)
         self.group = group
         self.max_deliveries = max_deliveries
         self.after_commit: Callable[[], None] | None = None  # fault injection (tests)
@@ -137,7 +144,7 @@ class BatchHandler:
     def check(self) -> None:
         """Fail fast when the database is unreachable or not migrated."""
         self.store.check()
-        for kind in self.kinds.values():
+        for kind in self.other_kinds:
             kind.check()
 
     def handle(self, batch: Batch) -> Outcome:
@@ -204,7 +211,7 @@ class BatchHandler:
                 item.row = self.kinds[item.stream].decode(item.fields)
                 prepared.other.append(item)
                 return
-            if item.stream == self.installs_name:
+            if item.stream in self.install_streams:
                 event = decode_install_event(item.fields)
                 item.record = InstallRecord(**event.record)
                 item.event_id = event.event_id or f"{item.stream}:{item.entry_id}"
@@ -251,10 +258,11 @@ class BatchHandler:
         """Write the entries of the other stream kinds, each kind's in one transaction (one at
         a time after a failure that is not an outage); returns rows written and items done."""
         written, done = 0, []
-        for name, kind in self.kinds.items():
-            mine = [item for item in items if item.stream == name]
+        for kind in self.other_kinds:
+            mine = [item for item in items if self.kinds[item.stream] is kind]
             if not mine:
                 continue
+            name = ", ".join(sorted({item.stream for item in mine}))
             try:
                 kind.write([item.row for item in mine])
                 written, done = written + len(mine), done + mine
@@ -276,12 +284,12 @@ class BatchHandler:
     def _ack(self, items: list[_Item], pipe) -> int:
         """Queue the XACKs after whatever `pipe` holds (the cache SETs), send it all, and return
         how many entries were acknowledged."""
-        acks = 0
-        for name, stream in self.streams.items():
-            ids = [item.entry_id for item in items if item.stream == name]
-            if ids:
-                stream.ack(self.group, ids, pipeline=pipe)
-                acks += 1
+        by_stream: dict[str, list[str]] = {}
+        for item in items:
+            by_stream.setdefault(item.stream, []).append(item.entry_id)
+        for name, ids in by_stream.items():
+            self.streams[name].ack(self.group, ids, pipeline=pipe)
+        acks = len(by_stream)
         if not len(pipe):
             return 0
         replies = pipe.execute()
@@ -289,17 +297,18 @@ class BatchHandler:
 
     def _fail(self, failures: list[tuple[_Item, str]], outcome: Outcome) -> None:
         """Dead-letter the failures delivered `max_deliveries` times; leave the rest pending."""
-        for name, stream in self.streams.items():
-            mine = [(item, error) for item, error in failures if item.stream == name]
-            if not mine:
-                continue
+        by_stream: dict[str, list[tuple[_Item, str]]] = {}
+        for item, error in failures:
+            by_stream.setdefault(item.stream, []).append((item, error))
+        for name, mine in by_stream.items():
+            stream = self.streams[name]
             counts = stream.delivery_counts(self.group, [item.entry_id for item, _ in mine])
             letters = [
                 (item.entry_id, item.fields, error, counts[item.entry_id])
                 for item, error in mine
                 if counts.get(item.entry_id, 0) >= self.max_deliveries
             ]
-            stream.dead_letter(self.group, letters, to=self.dead_letter_stream)
+            stream.dead_letter(self.group, letters, to=self.dead_letters[name])
             outcome.dead_lettered += len(letters)
             outcome.retrying += len(mine) - len(letters)
             for entry_id, _, error, deliveries in letters:

@@ -16,6 +16,7 @@ from rq import Worker, get_current_job
 
 from adapters import connections
 from adapters.cache import PredictionCache
+from adapters.heartbeat import Heartbeat
 from adapters.jobs import CHUNK_SIZE, batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
@@ -26,6 +27,9 @@ from worker.predictions import describe, parse_event_time, persist_and_cache, pr
 log = logging.getLogger(__name__)
 
 MAX_INVALID_EXAMPLES = 20
+RQ_BEAT_SECONDS = 15
+"""The rq worker beats at least this often: an idle one wakes from its blocking dequeue, a busy
+one checks on its running job (rq's default waits are 405 s and 30 s)."""
 
 
 @cache
@@ -51,7 +55,11 @@ def score_records(
     predictor = predictor_for(
         settings.model_dir, settings.model_uri, settings.anomalous_country_policy
     )
-    cache_ = PredictionCache(job.connection, settings.cache_prefix, settings.cache_ttl_seconds)
+    cache_ = PredictionCache(
+        connections.redis_client(settings, connections.JOBS),  # not rq's: RQ_REDIS_URL may differ
+        settings.cache_prefix,
+        settings.cache_ttl_seconds,
+    )
     engine = connections.database_engine(settings, connections.JOBS)
     store = PredictionStore(engine)
     counts = {"records": len(records), "invalid": 0, "scored": 0, "inserted": 0, "cached": 0}
@@ -90,9 +98,33 @@ def score_records(
     return counts
 
 
+class HeartbeatWorker(Worker):
+    """An rq worker that also touches a heartbeat file at each of rq's own heartbeats (after
+    every dequeue, job and job check), waking every RQ_BEAT_SECONDS to do so."""
+
+    def __init__(self, *args, heartbeat: Heartbeat | None = None, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", RQ_BEAT_SECONDS)
+        super().__init__(*args, **kwargs)
+        self.heartbeat_file = heartbeat
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return RQ_BEAT_SECONDS
+
+    def heartbeat(self, *args, **kwargs) -> None:
+        super().heartbeat(*args, **kwargs)
+        if self.heartbeat_file is not None:
+            self.heartbeat_file.beat()
+
+
 def run_rq_worker(settings: Settings, burst: bool = False, max_jobs=None) -> bool:
-    """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked."""
+    """Run an rq worker on RQ_QUEUE, with the model loaded before jobs are forked; it beats
+    for `python -m ops health rq`."""
     predictor_for(settings.model_dir, settings.model_uri, settings.anomalous_country_policy)
     connection = connections.rq_connection(settings, connections.JOBS)
-    worker = Worker([batch_queue(connection, settings.rq_queue)], connection=connection)
+    worker = HeartbeatWorker(
+        [batch_queue(connection, settings.rq_queue)],
+        connection=connection,
+        heartbeat=Heartbeat.of(settings, "rq"),
+    )
     return worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level="INFO")

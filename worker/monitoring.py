@@ -18,11 +18,13 @@ from adapters.gauges import GaugeBoard, Sample, stream_state
 from adapters.matches import matched_rows
 from adapters.settings import Settings
 from adapters.store import PredictionStore
+from adapters.stream_partitions import StreamLayout
 from scorer.drift import DRIFT_SAMPLE_ROWS, drift_report
 from scorer.intervals import OTHER_COUNTRIES
 from scorer.monitoring import OVERDUE, OVERDUE_AFTER_DAYS, calibration_report
 from scorer.normalize import normalize
 from worker.jobs import predictor_for
+from worker.wiring import consumed_kinds
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,8 @@ def gauge_samples(settings: Settings, redis, engine, predictor, now: datetime):
         samples["d7_input_unseen_share"] = [
             ({"feature": row.feature}, row.unseen_share) for row in drift.itertuples()
         ]
-    streams = (settings.installs_stream, settings.scored_stream, settings.outcomes_stream)
+    layout = StreamLayout.of(settings)
+    streams = [name for kind in consumed_kinds(settings) for name in layout.names(kind)]
     states = {name: stream_state(redis, name, settings.consumer_group) for name in streams}
     samples["d7_stream_lag"] = [
         ({"stream": name}, float(state["lag"]))
@@ -99,7 +102,8 @@ def gauge_samples(settings: Settings, redis, engine, predictor, now: datetime):
     samples["d7_stream_pending"] = [
         ({"stream": name}, float(state["pending"])) for name, state in states.items()
     ]
-    samples["d7_dead_letters"] = [({}, float(redis.xlen(settings.dead_letter_stream)))]
+    dead = sum(redis.xlen(name) for name in layout.names(settings.dead_letter_stream))
+    samples["d7_dead_letters"] = [({}, float(dead))]
     return samples
 
 

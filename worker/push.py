@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from adapters.outcomes import encode_outcome
 from adapters.stream import EventStream, encode_install_event
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from scorer.outcome import INPUT_FIELDS, REQUIRED_FIELDS
 from scorer.schema import RECORD_COLUMNS
 
@@ -83,15 +84,17 @@ def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
 
 
 def push_csv(
-    stream: EventStream,
+    stream: PartitionedStream | EventStream,
     path: str | Path,
     rate: float | None = None,
     batch_size: int = 500,
     progress: bool = True,
     kind: str = "installs",
 ) -> int:
-    """XADD every row of `path` as one entry of `kind` (see KINDS); returns how many entries
-    were pushed."""
+    """XADD every row of `path` as one entry of `kind` (see KINDS), each to its user's
+    partition (a plain `EventStream`: all to it); returns how many entries were pushed."""
+    if isinstance(stream, EventStream):
+        stream = PartitionedStream(stream.redis, stream.name, StreamLayout(), stream.maxlen)
     path = Path(path)
     rows = KINDS[kind]
     if rate:
@@ -106,7 +109,9 @@ def push_csv(
         rows.check_header(path, set(reader.fieldnames or ()))
         for batch in _batches(iter(reader), batch_size):
             sent_at = datetime.now(UTC)
-            stream.append_many(rows.encode(row, sent_at) for row in batch)
+            stream.append_many(
+                (row.get("user_id") or None, rows.encode(row, sent_at)) for row in batch
+            )
             pushed += len(batch)
             bar.update(len(batch))
             pacer.wait(pushed)

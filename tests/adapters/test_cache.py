@@ -13,7 +13,11 @@ from adapters.cache import (
     one_key_per_script,
 )
 
-BACKENDS = ["fake_redis", pytest.param("redis_client", marks=pytest.mark.integration)]
+BACKENDS = [
+    "fake_redis",
+    pytest.param("redis_client", marks=pytest.mark.integration),
+    pytest.param("redis_cluster_client", marks=pytest.mark.integration),
+]
 
 
 T0 = datetime(2025, 1, 2, 9, tzinfo=UTC)
@@ -46,9 +50,10 @@ def client(request):
     return request.getfixturevalue(request.param)
 
 
-@pytest.fixture(params=[KEYS_PER_CALL, 1], ids=["page-per-call", "key-per-call"])
+@pytest.fixture(params=[None, 1], ids=["client-default", "key-per-call"])
 def per_call(request):
-    """Keys per script call: a page of them (a plain Redis), or one (forced, as on a cluster)."""
+    """Keys per script call: the client's default (a page of KEYS_PER_CALL on a plain Redis, one
+    on a cluster), or one (forced, as on a cluster)."""
     return request.param
 
 
@@ -118,8 +123,14 @@ def recorded_script_keys(fake_redis) -> list[int]:
 
     def recording_pipeline(*args, **kwargs):
         pipe = real_pipeline(*args, **kwargs)
-        real_eval = pipe.eval
-        pipe.eval = lambda script, keys, *rest: sent.append(keys) or real_eval(script, keys, *rest)
+        real_command = pipe.execute_command  # what `eval` sends through, and EVAL by name
+
+        def command(name, *rest, **options):
+            if name.upper() == "EVAL":
+                sent.append(rest[1])  # EVAL script numkeys key... arg...
+            return real_command(name, *rest, **options)
+
+        pipe.execute_command = command
         return pipe
 
     fake_redis.pipeline = recording_pipeline
@@ -159,6 +170,8 @@ def test_a_cluster_client_gets_one_key_per_script_call(fake_redis):
     cluster = RedisCluster.__new__(RedisCluster)  # not connected: only its type is asked
     assert one_key_per_script(cluster) and not one_key_per_script(fake_redis)
     assert PredictionCache(cluster).keys_per_call == 1
+    with pytest.raises(ValueError, match="keys_per_call: a Redis Cluster takes one key"):
+        PredictionCache(cluster, keys_per_call=2)
 
 
 def test_a_bad_event_time_fails_the_call_and_writes_nothing(fake_redis):

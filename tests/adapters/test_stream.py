@@ -12,11 +12,17 @@ from adapters.stream import (
     decode_scored,
     encode_install_event,
     encode_scored,
+    is_cluster,
     read_groups,
 )
+from adapters.stream_partitions import StreamLayout
 from scorer.schema import RECORD_COLUMNS, InstallRecord
 
-BACKENDS = ["fake_redis", pytest.param("redis_client", marks=pytest.mark.integration)]
+BACKENDS = [
+    "fake_redis",
+    pytest.param("redis_client", marks=pytest.mark.integration),
+    pytest.param("redis_cluster_client", marks=pytest.mark.integration),
+]
 
 RECORD = {
     "user_id": "u1",
@@ -185,13 +191,15 @@ def test_autoclaim_moves_idle_entries_and_counts_deliveries(client):
 
 
 def test_dead_letter_keeps_fields_adds_error_and_acks(client):
-    stream, dead = EventStream(client, "s"), EventStream(client, "s:dead")
+    layout = StreamLayout(hash_tags=is_cluster(client))  # on a cluster: one slot, one MULTI
+    stream = EventStream(client, layout.name("s", 0))
+    dead = EventStream(client, layout.name("s:dead", 0))
     stream.ensure_group("g")
     bad, good = stream.append_many([{"country": "x"}, {"country": "y"}])
     entries = dict(stream.read_group("g", "c", count=10))
     letter_ids = stream.dead_letter("g", [(bad, entries[bad], "boom", 5)], to=dead)
     assert len(letter_ids) == 1
-    ((_, letter),) = client.xrange("s:dead")
+    ((_, letter),) = client.xrange(dead.name)
     assert letter[b"country"] == b"x"
     assert letter[b"dead_letter_id"] == bad.encode()
     assert letter[b"dead_letter_error"] == b"boom"

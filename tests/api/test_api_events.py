@@ -56,6 +56,8 @@ def test_event_without_optional_metadata(client, fake_client):
         ({**EVENT, "event_1": -3}, "event_1"),
         ({**EVENT, "sent_at": "yesterday"}, "sent_at"),
         ({**EVENT, "sent_at": "2024-05-01T10:00:00"}, "sent_at"),
+        ({**EVENT, "sent_at": "0001-01-01T00:00:00+01:00"}, "sent_at"),
+        ({**EVENT, "sent_at": "9999-12-31T23:59:59-01:00"}, "sent_at"),
         ({**EVENT, "x": 1}, "x"),
         ({"events": [EVENT, {"country": "US"}]}, "events.1.user_id"),
         ({"events": []}, "events"),

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import decode_install_event, decode_scored
+from adapters.stream_partitions import StreamLayout
 from api.app import create_app
 
 from support import paths
@@ -51,13 +52,43 @@ def real_app(redis_client, redis_url, database_url):
     app.extensions["d7"].close()
 
 
+@pytest.fixture(params=["single", "cluster"])
+def any_redis_app(request, redis_url, database_url):
+    """(app, Redis client) on the single Redis (one partition) or on the local Redis Cluster
+    (two partitions per stream kind; rq on the single Redis)."""
+    settings = Settings(redis_url=redis_url, database_url=database_url, model_dir=MODEL_DIR)
+    if request.param == "single":
+        client = request.getfixturevalue("redis_client")
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        client = request.getfixturevalue("redis_cluster_client")
+        settings = settings.model_copy(
+            update={
+                "redis_url": cluster.url,
+                "redis_cluster": True,
+                "rq_redis_url": redis_url,
+                "stream_partitions": 2,
+            }
+        )
+    app = create_app(settings, start_publisher=False)
+    yield app, client
+    app.extensions["d7"].close()
+
+
+def partition_of(app, base: str, user_id: str) -> str:
+    """The stream of `user_id` of kind `base` under the app's settings."""
+    layout = StreamLayout.of(app.extensions["d7"].settings)
+    return layout.name(base, layout.index_of(user_id))
+
+
 def row(user_id: str, event_id: str, revenue: float, when: datetime) -> dict:
     return prediction_row(
         user_id, event_id, revenue, when, input={"country": "es"}, model_version="v-pg"
     )
 
 
-def test_cache_miss_reads_postgres_and_refills_redis(real_app, redis_client, database_url):
+def test_cache_miss_reads_postgres_and_refills_redis(any_redis_app, database_url):
+    real_app, redis_client = any_redis_app
     engine = make_engine(database_url)
     store = PredictionStore(engine)
     store.save_many(
@@ -117,25 +148,43 @@ def test_cache_reader_reconnects_after_losing_its_connection(real_app, redis_cli
     assert readers.get("prediction:missing") is None
 
 
-def test_predict_publishes_what_the_worker_decodes(real_app, redis_client):
+def test_predict_publishes_what_the_worker_decodes(any_redis_app):
+    real_app, redis_client = any_redis_app
     client = real_app.test_client()
     answer = client.post("/predict", json=RECORD).get_json()
     assert answer["model_version"] == real_app.extensions["d7"].predictor.version
     assert answer["lower"] <= answer["predicted_revenue"] <= answer["upper"]
     assert real_app.extensions["d7"].publisher.flush()
-    [(_, fields)] = redis_client.xrange("scored")
+    [(_, fields)] = redis_client.xrange(partition_of(real_app, "scored", "int-1"))
     stored = decode_scored(fields)
     assert stored["event_id"] == answer["request_id"] and stored["user_id"] == "int-1"
     assert stored["predicted_revenue"] == pytest.approx(answer["predicted_revenue"])
     assert stored["input"]["event_2"] == 14
 
 
-def test_events_reach_the_install_stream(real_app, redis_client):
+def test_events_reach_the_install_stream(any_redis_app):
+    real_app, redis_client = any_redis_app
     response = real_app.test_client().post("/events", json={**RECORD, "event_id": "ev-1"})
     assert response.status_code == 202
-    [(entry_id, fields)] = redis_client.xrange("installs")
+    [(entry_id, fields)] = redis_client.xrange(partition_of(real_app, "installs", "int-1"))
     assert response.get_json()["ids"] == [entry_id.decode()]
     assert decode_install_event(fields).event_id == "ev-1"
+
+
+def test_outcomes_reach_their_users_partitions(any_redis_app):
+    real_app, redis_client = any_redis_app
+    users = [f"int-{i}" for i in range(8)]
+    body = {"outcomes": [{"user_id": user, "revenue": 0.5} for user in users]}
+    response = real_app.test_client().post("/outcomes", json=body)
+    assert response.status_code == 202
+    ids = iter(response.get_json()["ids"])
+    for user in users:  # the answer's ids in the order sent, each in its user's partition
+        entries = redis_client.xrange(partition_of(real_app, "outcomes", user))
+        found = {fields[b"user_id"].decode(): entry_id.decode() for entry_id, fields in entries}
+        assert found[user] == next(ids)
+    layout = StreamLayout.of(real_app.extensions["d7"].settings)
+    assert sum(redis_client.xlen(name) for name in layout.names("outcomes")) == len(users)
+    assert len({partition_of(real_app, "outcomes", user) for user in users}) == layout.partitions
 
 
 def test_readiness_with_real_and_unreachable_servers(real_app, redis_url, database_url):

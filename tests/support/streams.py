@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy
 
 from adapters.cache import PredictionCache
-from adapters.stream import EventStream, encode_install_event
+from adapters.stream import encode_install_event
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from scorer.synth import synthetic_records
 
 
@@ -52,14 +53,22 @@ def sent_at(event_id: str) -> datetime:
     return FIRST_SENT[event_id]
 
 
+def installs(client, settings) -> PartitionedStream:
+    """Every partition of the install-events stream of `settings`."""
+    layout = StreamLayout.of(settings)
+    return PartitionedStream(client, settings.installs_stream, layout, settings.stream_maxlen)
+
+
 def push_installs(client, settings, records, event_ids=None) -> list[str]:
-    """Append `records` to the install-events stream (optional idempotency keys); their ids.
-    An event with an id carries `sent_at(event_id)`; one without carries none (its event time
-    is then the entry's)."""
-    stream = EventStream(client, settings.installs_stream, settings.stream_maxlen)
+    """Append `records` to the install-events stream, each to its user's partition as producers
+    do (optional idempotency keys); their entry ids. An event with an id carries
+    `sent_at(event_id)`; one without carries none (its event time is then the entry's)."""
     event_ids = event_ids or [None] * len(records)
-    return stream.append_many(
-        encode_install_event(record, event_id=event_id, sent_at=event_id and sent_at(event_id))
+    return installs(client, settings).append_many(
+        (
+            record["user_id"],
+            encode_install_event(record, event_id=event_id, sent_at=event_id and sent_at(event_id)),
+        )
         for record, event_id in zip(records, event_ids, strict=True)
     )
 
@@ -94,16 +103,22 @@ def row_count(database_url: str) -> int:
 
 
 def pending(client, settings, stream: str | None = None) -> int:
-    stream = stream or settings.installs_stream
-    if not client.exists(stream):
-        return 0
-    return client.xpending(stream, settings.consumer_group)["pending"]
+    """Entries pending in the group: on `stream`'s partitions (default: the install events)."""
+    base = stream or settings.installs_stream
+    total = 0
+    for name in StreamLayout.of(settings).names(base):
+        if client.exists(name):
+            total += client.xpending(name, settings.consumer_group)["pending"]
+    return total
 
 
 def acked(client, settings) -> int:
-    """Entries of the install stream delivered to the group and acknowledged."""
-    (info,) = client.xinfo_groups(settings.installs_stream)
-    return info["entries-read"] - info["pending"]
+    """Entries of the install streams delivered to the group and acknowledged."""
+    total = 0
+    for stream in installs(client, settings).partitions:
+        (info,) = client.xinfo_groups(stream.name)
+        total += info["entries-read"] - info["pending"]
+    return total
 
 
 def assert_exactly_once_and_cached(client, settings, event_ids, users) -> None:
@@ -121,3 +136,11 @@ def assert_exactly_once_and_cached(client, settings, event_ids, users) -> None:
     for user in users:
         assert cache.get(user)["predicted_revenue"] == by_user[user]["predicted_revenue"]
     assert pending(client, settings) == 0
+
+
+def dead_letter_ids(client, settings) -> dict[str, list[str]]:
+    """The original entry ids each dead-letter partition holds, by partition name."""
+    return {
+        name: [fields[b"dead_letter_id"].decode() for _, fields in client.xrange(name)]
+        for name in StreamLayout.of(settings).names(settings.dead_letter_stream)
+    }

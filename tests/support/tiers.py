@@ -1,8 +1,8 @@
 """The test tiers, applied by the collection hook of tests/conftest.py.
 
 Every test gets exactly one tier marker: `slow` when marked so by hand, `integration` when marked
-so or when it uses the real Redis or Postgres (found from its fixtures, so a new test cannot be
-forgotten), `unit` otherwise. `make test-fast` runs the unit tier, `make test` all three.
+so or when it uses the real Redis, Postgres or a local Redis Cluster (found from its fixtures, so
+a new test cannot be forgotten), `unit` otherwise. `make test-fast` runs the unit tier, `make test` all three.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 TIERS = ("unit", "integration", "slow")
 """The test tiers, fastest first; each test carries exactly one of these markers."""
-REAL_SERVICES = frozenset({"redis_url", "postgres_admin"})
-"""The fixtures every use of the real Redis or Postgres goes through."""
+REAL_SERVICES = frozenset({"redis_url", "postgres_admin", "redis_cluster"})
+"""The fixtures every use of the real Redis, Postgres or a local Redis Cluster goes through."""
 
 
 def tier_of(item: pytest.Item) -> str:

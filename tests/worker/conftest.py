@@ -97,3 +97,28 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for name, value in settings.model_dump().items()
         if value is not None
     }
+
+
+@pytest.fixture
+def cluster_settings(service_settings, redis_cluster):
+    """`service_settings` on the local Redis Cluster, with two partitions per stream kind (rq
+    stays on the single Redis)."""
+    return service_settings.model_copy(
+        update={
+            "redis_url": redis_cluster.url,
+            "redis_cluster": True,
+            "rq_redis_url": service_settings.redis_url,
+            "stream_partitions": 2,
+        }
+    )
+
+
+@pytest.fixture(params=["single", "cluster"])
+def backend(request, service_settings):
+    """(client, settings) of the single Redis (one partition: today's key names) or of the
+    local Redis Cluster (two partitions), for the tests that must hold on both."""
+    if request.param == "single":
+        return request.getfixturevalue("redis_client"), service_settings
+    return request.getfixturevalue("redis_cluster_client"), request.getfixturevalue(
+        "cluster_settings"
+    )

@@ -26,6 +26,7 @@ from adapters.outcomes import OutcomeStore
 from adapters.settings import Settings
 from adapters.store import PredictionStore, make_engine
 from adapters.stream import EventStream
+from adapters.stream_partitions import StreamLayout
 from scorer import metrics
 from scorer.domain import TrainingDomain
 from scorer.synth import synthetic_records
@@ -112,6 +113,31 @@ def test_the_gauges_are_the_report_of_the_last_complete_cohorts(engine):
     assert [value for _, value in samples["d7_stream_pending"]] == [0.0, 0.0, 0.0]
     assert samples["d7_dead_letters"] == [({}, 1.0)]
     assert set(samples) <= set(GAUGES)
+
+
+def test_lag_and_pending_cover_every_partition_of_every_stream_kind(engine):
+    redis = fakeredis.FakeRedis()
+    settings = Settings(stream_partitions=2)
+    layout = StreamLayout.of(settings)
+    for kind in (settings.installs_stream, settings.scored_stream, settings.outcomes_stream):
+        stream = EventStream(redis, layout.name(kind, 1))
+        stream.ensure_group(settings.consumer_group)
+        stream.append({"a": "1"})
+        stream.append({"a": "2"})
+    redis.xreadgroup(settings.consumer_group, "w1", {layout.name("outcomes", 1): ">"}, count=1)
+    for name in layout.names(settings.dead_letter_stream):
+        EventStream(redis, name).append({"a": "1"})
+    predictor = SimpleNamespace(intervals=None, domain=None)
+    samples = gauge_samples(settings, redis, engine, predictor, NOW)
+    lag = {labels["stream"]: value for labels, value in samples["d7_stream_lag"]}
+    pending = {labels["stream"]: value for labels, value in samples["d7_stream_pending"]}
+    names = [layout.name(kind, index) for kind in ("installs", "scored", "outcomes")
+             for index in (0, 1)]  # fmt: skip
+    assert set(lag) == set(pending) == set(names)
+    assert lag == {name: (1.0 if name == "outcomes:{1}" else 2.0 if name.endswith("{1}") else 0.0)
+                   for name in names}  # fmt: skip
+    assert pending == {name: float(name == "outcomes:{1}") for name in names}
+    assert samples["d7_dead_letters"] == [({}, 2.0)]  # both partitions' letters
 
 
 def test_the_board_keeps_declared_gauges_and_the_collector_exposes_them():

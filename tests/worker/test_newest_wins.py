@@ -1,6 +1,7 @@
 """Newest wins: whatever the delivery order, the number of workers or the redeliveries, a user's
 cached prediction and the table's newest row answer the event with the latest event time.
-Run on fakeredis and SQLite (unit) and on the real Redis and Postgres (integration)."""
+Run on fakeredis and SQLite (unit), on the real Redis and Postgres, and on the local Redis
+Cluster with two partitions per stream kind (integration)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import pytest
 
 from adapters.cache import PredictionCache
 from adapters.store import PredictionStore, make_engine
-from adapters.stream import EventStream, encode_install_event
+from adapters.stream import encode_install_event
 from worker.wiring import build_worker
 
 from support.fakes import FakePredictor
-from support.streams import install
+from support.streams import install, installs
 
 NINE = datetime(2025, 5, 1, 9, tzinfo=UTC)
-BACKENDS = ["unit", pytest.param("integration", marks=pytest.mark.integration)]
+BACKENDS = [
+    "unit",
+    pytest.param("integration", marks=pytest.mark.integration),
+    pytest.param("cluster", marks=pytest.mark.integration),
+]
 
 
 class Crash(BaseException):
@@ -27,10 +32,14 @@ class Crash(BaseException):
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    """(settings, Redis client) of the backend: fakeredis and SQLite, or the real servers."""
+    """(settings, Redis client) of the backend: fakeredis and SQLite, the real servers, or the
+    local Redis Cluster (two partitions) with the real Postgres."""
     if request.param == "unit":
         settings = request.getfixturevalue("unit_settings")
         client = request.getfixturevalue("fake_redis")
+    elif request.param == "cluster":
+        settings = request.getfixturevalue("cluster_settings")
+        client = request.getfixturevalue("redis_cluster_client")
     else:
         settings = request.getfixturevalue("service_settings")
         client = request.getfixturevalue("redis_client")
@@ -54,10 +63,11 @@ def make_worker(backend):
 
 
 def send(backend, events) -> None:
-    """XADD (event id, sent_at, record) events in the given order."""
+    """XADD (event id, sent_at, record) events in the given order, each to its user's
+    partition."""
     settings, client = backend
-    EventStream(client, settings.installs_stream).append_many(
-        encode_install_event(record, event_id=event_id, sent_at=sent_at)
+    installs(client, settings).append_many(
+        (record["user_id"], encode_install_event(record, event_id=event_id, sent_at=sent_at))
         for event_id, sent_at, record in events
     )
 

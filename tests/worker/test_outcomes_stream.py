@@ -1,6 +1,6 @@
 """Outcomes through the stream worker: stored once per user, corrections replace and say when,
-bad entries dead-lettered; and the same faults as installs (killed before the XACK, Postgres
-unreachable, duplicates) lose nothing and double nothing."""
+bad entries dead-lettered in their partition; and the same faults as installs (killed before
+the XACK, Postgres unreachable, duplicates, a Redis Cluster) lose nothing and double nothing."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from adapters.outcomes import OutcomeStore, encode_outcome
 from adapters.outcomes import outcomes as outcomes_table
 from adapters.store import make_engine
 from adapters.stream import EventStream
+from adapters.stream_partitions import PartitionedStream, StreamLayout
 from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.push import push_csv
 from worker.wiring import build_worker
 
 from support.processes import log_text
-from support.streams import pending, wait_for
+from support.streams import dead_letter_ids, pending, wait_for
 from support.tcp_proxy import TcpProxy
 
 
@@ -35,9 +36,17 @@ def outcomes(count, seed=1):
     ]
 
 
+def outcome_streams(client, settings) -> PartitionedStream:
+    """Every partition of the outcomes stream of `settings`."""
+    layout = StreamLayout.of(settings)
+    return PartitionedStream(client, settings.outcomes_stream, layout, settings.stream_maxlen)
+
+
 def push_outcomes(client, settings, rows) -> list[str]:
-    stream = EventStream(client, settings.outcomes_stream, settings.stream_maxlen)
-    return stream.append_many(encode_outcome(row) for row in rows)
+    """Append outcomes, each to its user's partition, as POST /outcomes does."""
+    return outcome_streams(client, settings).append_many(
+        (row["user_id"], encode_outcome(row)) for row in rows
+    )
 
 
 def stored(database_url) -> dict[str, dict]:
@@ -71,7 +80,7 @@ def test_outcomes_are_stored_once_and_corrections_replace_them(
 ):
     worker = make_unit_worker()
     rows = outcomes(120)
-    stream = worker.handler.kinds[unit_settings.outcomes_stream].stream
+    stream = worker.handler.streams[unit_settings.outcomes_stream]
     stream.append_many(encode_outcome(row) for row in rows)
     stream.append_many(encode_outcome(row) for row in rows[:30])  # the same ones again
     corrected = [dict(row, revenue=row["revenue"] + 1) for row in rows[:5]]
@@ -90,14 +99,14 @@ def test_bad_outcomes_are_dead_lettered_naming_the_field(
     make_unit_worker, fake_redis, unit_settings
 ):
     worker = make_unit_worker()
-    stream = worker.handler.kinds[unit_settings.outcomes_stream].stream
+    stream = worker.handler.streams[unit_settings.outcomes_stream]
     good = outcomes(10, seed=2)
     stream.append_many(encode_outcome(row) for row in good)
     stream.append({"user_id": "u-bad", "revenue": "lots"})
     stream.append({"user_id": "u-negative", "revenue": "-1"})
     for _ in range(worker.handler.max_deliveries + 1):
         worker.run(until_empty=True)
-    letters = fake_redis.xrange(worker.handler.dead_letter_stream.name)
+    letters = fake_redis.xrange(worker.handler.dead_letters[stream.name].name)
     errors = {fields[b"user_id"]: fields[b"dead_letter_error"].decode() for _, fields in letters}
     assert set(errors) == {b"u-bad", b"u-negative"}
     assert all("revenue: " in error for error in errors.values()), errors
@@ -159,18 +168,51 @@ def test_outcomes_wait_out_postgres_refusing_connections(redis_client, service_s
     assert_each_once(redis_client, service_settings, rows)
 
 
-def test_duplicated_and_corrected_outcomes_on_postgres(redis_client, service_settings, predictor):
+def test_duplicated_and_corrected_outcomes_on_postgres(backend, predictor):
+    client, settings = backend  # a single Redis, or a Redis Cluster with two partitions
     rows = outcomes(400, seed=5)
-    push_outcomes(redis_client, service_settings, rows)
-    push_outcomes(redis_client, service_settings, rows[::2])  # delivered twice
+    push_outcomes(client, settings, rows)
+    push_outcomes(client, settings, rows[::2])  # delivered twice
     final = [dict(row, revenue=9.5) if i % 7 == 0 else row for i, row in enumerate(rows)]
-    push_outcomes(redis_client, service_settings, [row for row in final if row["revenue"] == 9.5])
-    engine = make_engine(service_settings.database_url)
-    totals = build_worker(service_settings, predictor, redis_client, engine).run(until_empty=True)
+    push_outcomes(client, settings, [row for row in final if row["revenue"] == 9.5])
+    partitions = outcome_streams(client, settings).partitions
+    assert len(partitions) == settings.stream_partitions
+    assert all(partition.length() > 0 for partition in partitions)
+    engine = make_engine(settings.database_url)
+    totals = build_worker(settings, predictor, client, engine).run(until_empty=True)
     engine.dispose()
     assert totals.acked == totals.entries == 400 + 200 + len(rows[::7])
-    assert_each_once(redis_client, service_settings, final)
-    found = stored(service_settings.database_url)
+    assert_each_once(client, settings, final)
+    found = stored(settings.database_url)
     assert {user for user, row in found.items() if row["corrected_at"] is not None} == {
         row["user_id"] for row in rows[::7]
     }
+
+
+def test_outcomes_on_partitions_are_all_stored_and_poison_is_dead_lettered_in_its_own(
+    make_unit_worker, unit_settings, fake_redis, tmp_path
+):
+    settings = unit_settings.model_copy(update={"stream_partitions": 3, "max_deliveries": 1})
+    rows = outcomes(90, seed=6)
+    path = tmp_path / "outcomes.csv"
+    path.write_text(
+        "user_id,revenue,install_date\n"
+        + "".join(f"{r['user_id']},{r['revenue']},{r['install_date']}\n" for r in rows)
+    )
+    streams = outcome_streams(fake_redis, settings)
+    assert push_csv(streams, path, progress=False, kind="outcomes") == 90
+    layout = StreamLayout.of(settings)
+    for row in rows:  # each outcome on its user's partition
+        partition = streams.for_user(row["user_id"])
+        assert partition.name == layout.name("outcomes", layout.index_of(row["user_id"]))
+    assert all(partition.length() > 0 for partition in streams.partitions)
+    poisoned = streams.for_user("u-poison")
+    bad_id = fake_redis.xadd(poisoned.name, {"user_id": "u-poison", "revenue": "x"}).decode()
+    worker = make_unit_worker(stream_partitions=3, max_deliveries=1)
+    totals = worker.run(until_empty=True)
+    assert totals.written == 90 and totals.dead_lettered == 1
+    assert_each_once(fake_redis, settings, rows)
+    letters = dead_letter_ids(fake_redis, settings)
+    index = layout.names(settings.outcomes_stream).index(poisoned.name)
+    assert letters.pop(layout.name(settings.dead_letter_stream, index)) == [bad_id]
+    assert all(found == [] for found in letters.values())

@@ -17,6 +17,7 @@ import sqlalchemy
 from adapters import partitions
 from adapters.cache import PredictionCache
 from adapters.store import make_engine
+from adapters.stream_partitions import StreamLayout
 from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.wiring import build_worker
 
@@ -24,9 +25,11 @@ from support.processes import log_text
 from support.streams import (
     acked,
     assert_exactly_once_and_cached,
+    installs,
     pending,
     push_installs,
     row_count,
+    rows,
     sent_at,
     synthetic_installs,
     wait_for,
@@ -50,7 +53,8 @@ def finish(spawn, settings, consumer="finisher"):
     assert process.wait(timeout=90) == 0, log_text(process)
 
 
-def test_sigkill_mid_stream_then_restart(redis_client, service_settings, spawn):
+def test_sigkill_mid_stream_then_restart(backend, spawn):
+    redis_client, service_settings = backend
     records, ids, users = events(1500)
     push_installs(redis_client, service_settings, records, ids)
     worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
@@ -62,21 +66,27 @@ def test_sigkill_mid_stream_then_restart(redis_client, service_settings, spawn):
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
 
 
-def test_killed_after_commit_before_xack(redis_client, service_settings, spawn):
+def test_killed_after_commit_before_xack(backend, spawn):
     """A real SIGKILL of a real worker process between its third database commit and that
     batch's cache writes and XACK (fault injection enabled only through the environment)."""
+    redis_client, service_settings = backend
     records, ids, users = events(300, seed=2)
     push_installs(redis_client, service_settings, records, ids)
-    settings = small_batches(service_settings)  # 20 per batch, so commit 3 holds entries 41-60
+    settings = small_batches(service_settings)  # 20 per batch and partition: commit 3 holds
+    per_batch = 20 * settings.stream_partitions  # entries 41-60 of each partition
     dying = spawn(settings, "run", "--consumer", "dying", env={KILL_AFTER_COMMITS_ENV: "3"})
     assert dying.wait(timeout=60) == -signal.SIGKILL, log_text(dying)
     assert "SIGKILL right after database commit 3" in log_text(dying)
-    assert row_count(settings.database_url) == 60  # three batches committed...
-    assert acked(redis_client, settings) == 40  # ...the third never acknowledged
-    assert pending(redis_client, settings) >= 20
+    assert row_count(settings.database_url) == 3 * per_batch  # three batches committed...
+    assert acked(redis_client, settings) == 2 * per_batch  # ...the third never acknowledged
+    assert pending(redis_client, settings) >= per_batch
     cache = PredictionCache(redis_client, settings.cache_prefix, settings.cache_ttl_seconds)
-    assert cache.get(users[39]) is not None
-    assert [user for user in users[40:60] if cache.get(user) is not None] == []
+    persisted = {row["user_id"] for row in rows(settings.database_url)}
+    cached = {user for user in persisted if cache.get(user) is not None}
+    assert len(cached) == 2 * per_batch and len(persisted - cached) == per_batch
+    if settings.stream_partitions == 1:  # one stream: the batches are the first entries
+        assert cache.get(users[39]) is not None
+        assert [user for user in users[40:60] if cache.get(user) is not None] == []
     finish(spawn, settings, consumer="dying")  # restarted: re-reads its own pending first
     assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
@@ -118,13 +128,13 @@ def test_a_server_gone_for_seconds(redis_client, service_settings, spawn, server
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
 
 
-def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
-    redis_client, service_settings, predictor
-):
+def test_poison_entries_are_dead_lettered_and_the_rest_persisted(backend, predictor):
+    redis_client, service_settings = backend
     records, ids, users = events(50, seed=5)
     settings = service_settings.model_copy(update={"claim_idle_ms": 0, "max_deliveries": 2})
     push_installs(redis_client, settings, records[:25], ids[:25])
-    unparseable = redis_client.xadd(settings.installs_stream, {"country": "es", "event_1": "x"})
+    poisoned = installs(redis_client, settings).for_user("nul-user").name  # one stream: unique ids
+    unparseable = redis_client.xadd(poisoned, {"country": "es", "event_1": "x"})
     nul = dict(records[0], user_id="nul-user", country="e\x00s")
     (rejected_by_postgres,) = push_installs(redis_client, settings, [nul], ["nul-event"])
     push_installs(redis_client, settings, records[25:], ids[25:])
@@ -134,7 +144,8 @@ def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
     assert outcome.dead_lettered == 2
     letters = {
         fields[b"dead_letter_id"].decode(): fields
-        for _, fields in redis_client.xrange(settings.dead_letter_stream)
+        for name in StreamLayout.of(settings).names(settings.dead_letter_stream)
+        for _, fields in redis_client.xrange(name)
     }
     assert set(letters) == {unparseable.decode(), rejected_by_postgres}
     assert b"event_1" in letters[unparseable.decode()][b"dead_letter_error"]
@@ -142,7 +153,8 @@ def test_poison_entries_are_dead_lettered_and_the_rest_persisted(
     assert_exactly_once_and_cached(redis_client, settings, ids, users)
 
 
-def test_duplicated_event_ids_make_one_row_each(redis_client, service_settings, predictor):
+def test_duplicated_event_ids_make_one_row_each(backend, predictor):
+    redis_client, service_settings = backend
     records, ids, users = events(300, seed=6)
     push_installs(redis_client, service_settings, records, ids)
     push_installs(
@@ -157,7 +169,8 @@ def test_duplicated_event_ids_make_one_row_each(redis_client, service_settings, 
     assert_exactly_once_and_cached(redis_client, service_settings, ids, users)
 
 
-def test_two_workers_share_the_group_and_one_dies(redis_client, service_settings, spawn):
+def test_two_workers_share_the_group_and_one_dies(backend, spawn):
+    redis_client, service_settings = backend
     records, ids, users = events(2000, seed=7)
     first = spawn(small_batches(service_settings), "run", "--consumer", "first")
     second = spawn(small_batches(service_settings), "run", "--consumer", "second")
@@ -179,11 +192,12 @@ def test_two_workers_share_the_group_and_one_dies(redis_client, service_settings
 
 
 def consumers(client, settings) -> set[str]:
-    if not client.exists(settings.installs_stream):
+    """Consumers of the group on the first install-events partition (every worker reads it)."""
+    first = StreamLayout.of(settings).name(settings.installs_stream, 0)
+    if not client.exists(first):
         return set()
     return {
-        info["name"].decode()
-        for info in client.xinfo_consumers(settings.installs_stream, settings.consumer_group)
+        info["name"].decode() for info in client.xinfo_consumers(first, settings.consumer_group)
     }
 
 
