@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/dataset.csv
 MODEL_DIR ?= models/d7
 STAMP := $(VENV)/.installed
-EXTRAS := test,notebook,embedded,mlflow
+EXTRAS := test,notebook,embedded,mlflow,monitor
 
 .PHONY: install run test test-fast lint train tune notebook bench clean
 

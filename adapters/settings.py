@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="Required in X-API-Key when set.")
     installs_stream: str = Field("installs", description="Stream of install events to score.")
     scored_stream: str = Field("scored", description="Stream of predictions made by the API.")
+    outcomes_stream: str = Field(
+        "outcomes", description="Stream of outcomes (actual D7 revenue) to store."
+    )
     dead_letter_stream: str = Field("installs:dead", description="Entries that kept failing.")
     stream_partitions: int = Field(
         1,
@@ -108,6 +111,12 @@ class Settings(BaseSettings):
         "partitions are dropped (`python -m worker partitions`, and the stream worker hourly).",
     )
     rq_queue: str = Field("batch-scoring", description="rq queue of batch scoring jobs.")
+    monitoring_refresh_seconds: int = Field(
+        60,
+        gt=0,
+        description="How often the monitoring gauges of /metrics are recomputed (an rq job "
+        "enqueued by the stream worker).",
+    )
     batch_job_max_records: int = Field(100000, gt=0, description="Max records per batch job.")
     anomalous_country_policy: Literal[COUNTRY_POLICIES] = Field(
         FLAG_BY_DEFAULT, description=COUNTRY_POLICY_HELP

@@ -246,6 +246,19 @@ class PredictionStore:
         with self.engine.connect() as connection:
             return [_found(found) for found in connection.execute(query).mappings()]
 
+    def recent_inputs(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+        """The inputs (record dicts) of the newest `limit` predictions made in [start, end): what
+        input drift compares with the training distribution (ix_predictions_created_at)."""
+        query = (
+            select(predictions.c.input)
+            .where(predictions.c.created_at >= start, predictions.c.created_at < end)
+            .order_by(predictions.c.created_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            found = connection.execute(query).scalars().all()
+        return [json.loads(value) if isinstance(value, str) else value for value in found]
+
     def check(self) -> None:
         """Raise unless the database answers and the predictions table exists (migrated)."""
         with self.engine.connect() as connection:

@@ -14,7 +14,7 @@ from flask import Flask, request
 from sqlalchemy import Engine
 
 from adapters.settings import Settings
-from api import batch_jobs, docs, events, meta, predictions
+from api import batch_jobs, docs, drift, events, meta, monitoring, outcomes, predictions
 from api.endpoints import API_KEY_HEADER, served_endpoints
 from api.errors import ApiError, register_error_handlers
 from api.openapi import build_openapi
@@ -42,7 +42,7 @@ def create_app(
     app.extensions[EXTENSION] = services
     if start_publisher:
         atexit.register(services.publisher.close)
-    for module in (predictions, events, batch_jobs, meta, docs):
+    for module in (predictions, events, outcomes, monitoring, drift, batch_jobs, meta, docs):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     endpoints = served_endpoints(app)

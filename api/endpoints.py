@@ -1,7 +1,8 @@
 """Endpoint declarations: one per endpoint, registering its view and describing it for OpenAPI.
 
 An `Endpoint` holds everything about an endpoint (rule, method, summary, tag, body, path
-parameters with their limits, every status, whether it needs the API key). `Endpoint.route`
+parameters with their limits, query parameters as a pydantic model, every status, whether it
+needs the API key). `Endpoint.route`
 registers the view so that path parameters are checked and the body parsed before it runs;
 `api.openapi` writes the document from the declarations of the views the app serves, so what is
 served and what is documented cannot part. The declarations are module constants and the
@@ -109,6 +110,9 @@ class Endpoint:
     responses: Mapping[int, tuple[str, Schema]] = field(default_factory=dict)
     body: Body | None = None
     parameters: tuple[PathParameter, ...] = ()
+    query: type[BaseModel] | None = None
+    """The query string's parameters: the view gets them validated as `query=` (422 naming
+    the parameter otherwise); for endpoints without a body."""
     public: bool = False
     documented: bool = True
     usual: tuple[int, ...] = ()
@@ -117,6 +121,8 @@ class Endpoint:
         named = {parameter.name for parameter in self.parameters}
         if self.documented and set(RULE_VARIABLE.findall(self.rule)) != named:
             raise ValueError(f"{self.rule}: declare exactly its path parameters, not {named}")
+        if self.query is not None and self.body is not None:
+            raise ValueError(f"{self.rule}: query parameters are for endpoints without a body")
         if not set(self.usual) <= set(self.responses):
             raise ValueError(f"{self.rule}: usual statuses {self.usual} are not all declared")
 
@@ -134,7 +140,7 @@ class Endpoint:
         """
 
         def register(view: Callable) -> Callable:
-            handler = _handler(view, self.parameters, self.body)
+            handler = _handler(view, self.parameters, self.body, self.query)
             setattr(handler, DECLARATION, self)
             blueprint.add_url_rule(self.rule, view.__name__, handler, methods=[self.method])
             return view
@@ -142,8 +148,43 @@ class Endpoint:
         return register
 
 
-def _handler(view: Callable, parameters: tuple[PathParameter, ...], body: Body | None):
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a query model: one per field; a list is comma-separated."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": name in required}
+        if "description" in field_schema:
+            parameter["description"] = field_schema.pop("description")
+        if field_schema.get("type") == "array":
+            parameter |= {"style": "form", "explode": False}
+        parameters.append(parameter | {"schema": field_schema})
+    return parameters
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise validation_failed(error) from None
+
+
+def _handler(
+    view: Callable,
+    parameters: tuple[PathParameter, ...],
+    body: Body | None,
+    query: type[BaseModel] | None = None,
+):
     """The function Flask calls: the view itself when there is nothing to parse."""
+    if query is not None:
+
+        def handler(**values):
+            for parameter in parameters:
+                values[parameter.name] = parameter.parse(values[parameter.name])
+            return view(query=_parse_query(query), **values)
+
+        return functools.wraps(view)(handler)
     if body is None and not parameters:
         return view
     if body is None:

@@ -42,6 +42,7 @@ class ApiMetrics:
                 "set it before the process imports anything"
             )
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared: list = []
         registry = self.registry
         self.requests = Counter(
             "api_requests_total",
@@ -101,6 +102,12 @@ class ApiMetrics:
             registry=registry,
         )
 
+    def add_shared(self, collector) -> None:
+        """A collector of figures kept outside the process (the monitoring gauges in Redis):
+        exposed as they are, never summed over processes."""
+        self.shared.append(collector)
+        self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition format: summed over every worker process when under gunicorn."""
         directory = multiprocess_dir()
@@ -110,4 +117,6 @@ class ApiMetrics:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
+        for collector in self.shared:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST

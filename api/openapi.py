@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adapters.settings import Settings
-from api.endpoints import API_KEY_HEADER, JSON, Endpoint, Schema
+from api.endpoints import API_KEY_HEADER, JSON, Endpoint, Schema, query_parameters
 from api.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
@@ -68,8 +68,11 @@ def _operation(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
         description = description(settings)
     if description:
         operation["description"] = description
-    if endpoint.parameters:
-        operation["parameters"] = [parameter.openapi() for parameter in endpoint.parameters]
+    parameters = [parameter.openapi() for parameter in endpoint.parameters]
+    if endpoint.query is not None:
+        parameters += query_parameters(endpoint.query)
+    if parameters:
+        operation["parameters"] = parameters
     if endpoint.body is not None:
         content = endpoint.body.content(settings)
         operation["requestBody"] = {
@@ -109,7 +112,8 @@ def build_openapi(endpoints: Iterable[Endpoint], settings: Settings, version: st
             "title": "D7 revenue prediction API",
             "version": version,
             "description": "Real-time D7 revenue predictions for mobile-game installs, per-user "
-            "lookups, install-event intake and batch scoring jobs.",
+            "lookups, install-event intake, batch scoring jobs, and the outcomes that close the "
+            "loop: actual D7 revenue in, calibration report out.",
         },
         "paths": paths,
         "components": {

@@ -6,13 +6,14 @@ trained on. Batch models carry the configured limit, hence are built per limit.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
@@ -21,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from scorer.monitoring import DIMENSIONS, FIGURES, MIN_USERS, OVERDUE_AFTER_DAYS, STATUSES
+from scorer.outcome import OutcomeRecord
 from scorer.prediction import View, view_model
 from scorer.schema import COLUMNS
 from scorer.schema import InstallRecord as ContractRecord
@@ -174,3 +177,87 @@ def batch_job_models(limit: int) -> tuple[type[BaseModel], type[BaseModel]]:
         records=(records, ...),
     )
     return as_list, wrapped
+
+
+@lru_cache(maxsize=8)
+def outcome_batch_model(limit: int) -> type[BaseModel]:
+    """`OutcomeBatch`: the body of POST /outcomes with 1..limit outcomes under `outcomes`."""
+    return create_model(
+        "OutcomeBatch",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="Several outcomes appended in one request.",
+        outcomes=(Annotated[list[OutcomeRecord], Field(min_length=1, max_length=limit)], ...),
+    )
+
+
+DEFAULT_WINDOW_DAYS = 28
+"""Install dates a calibration report covers when `since` is left out (`until` included)."""
+REPORT_DATES = {"ge": date(2000, 1, 1), "le": date(2999, 12, 31)}
+"""The install dates a report can name (beyond them the arithmetic of dates would overflow)."""
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class CalibrationQuery(BaseModel):
+    """The query of GET /monitoring/calibration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: date | None = Field(
+        None,
+        **REPORT_DATES,
+        description=f"First install date (YYYY-MM-DD); default {DEFAULT_WINDOW_DAYS - 1} days "
+        "before `until`.",
+    )
+    until: date | None = Field(
+        None, **REPORT_DATES, description="Last install date, included; default today (UTC)."
+    )
+    by: Annotated[list[Literal[DIMENSIONS]], BeforeValidator(_comma_separated)] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="Comma-separated grouping columns; `stage` is always one (the two stages' "
+        "predictions are never summed together).",
+    )
+
+
+CalibrationSegment = create_model(
+    "CalibrationSegment",
+    __doc__="One segment of the report: its grouping columns (only those asked for), then "
+    "its figures.",
+    **{
+        name: (str | None, Field(None, description=f"Grouping column {name}."))
+        for name in DIMENSIONS
+    },
+    **{
+        name: (kind if kind in (int, bool) else float | None, Field(description=meaning))
+        for name, (kind, meaning) in FIGURES.items()
+    },
+)
+
+
+class DecileRow(BaseModel):
+    """Calibration by decile of prediction rank within a segment (plus its grouping columns)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    decile: int = Field(description="1 = lowest predictions; tied predictions stay together.")
+    users: int
+    mean_pred: float
+    mean_true: float
+
+
+class CalibrationReport(BaseModel):
+    since: date
+    until: date
+    by: list[str] = Field(description="The grouping columns, stage included.")
+    min_users: int = Field(MIN_USERS, description="Segments with fewer users are `too_small`.")
+    overdue_after_days: int = Field(OVERDUE_AFTER_DAYS)
+    totals: dict[Literal[STATUSES], int] = Field(  # type: ignore[valid-type]
+        description="Rows of the window per status: matched (user x stage), no_prediction, "
+        "overdue, awaiting."
+    )
+    segments: list[CalibrationSegment]  # type: ignore[valid-type]
+    deciles: list[DecileRow]

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from adapters import connections
 from adapters.cache import PredictionCache
+from adapters.gauges import GaugeBoard, GaugeCollector
 from adapters.jobs import batch_queue
 from adapters.model_source import load_predictor
 from adapters.settings import Settings
@@ -61,6 +62,7 @@ class Services:
     cache: PredictionCache
     store: PredictionStore
     installs: PartitionedStream
+    outcomes: PartitionedStream
     publisher: StreamPublisher
     metrics: ApiMetrics
     batch_queue: Any  # rq.Queue of batch scoring jobs
@@ -162,6 +164,9 @@ def build_services(
         installs=PartitionedStream(
             request_redis, settings.installs_stream, layout, settings.stream_maxlen
         ),
+        outcomes=PartitionedStream(
+            request_redis, settings.outcomes_stream, layout, settings.stream_maxlen
+        ),
         publisher=None,  # type: ignore[arg-type]
         metrics=metrics,
         batch_queue=batch_queue(jobs_redis, settings.rq_queue),
@@ -176,6 +181,7 @@ def build_services(
         layout=layout,
         user_of=user_of,
     )
+    metrics.add_shared(GaugeCollector(GaugeBoard(request_redis)))
     if start_publisher:
         services.publisher.start()
     return services

@@ -50,6 +50,67 @@ def run(data_dir: Path, host: str, port: int | None, api_workers: int | None) ->
     raise SystemExit(launch(Settings(), data_dir, host, port, api_workers))
 
 
+@cli.command()
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("data/dataset.csv"),
+    show_default=True,
+    help="CSV of install records with their revenue.",
+)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The API.")
+@click.option("--users", type=click.IntRange(min=1), help="Replay only the first N users.")
+def demo(path: Path, url: str, users: int | None) -> None:
+    """Replay a data file against a running service (`make run`): installs, then early events,
+    then outcomes with install dates over past days, so the monitoring report fills up."""
+    from datetime import UTC, datetime
+
+    from ops.demo import run_demo, summary
+    from ops.smoke import Api
+
+    report = run_demo(Api(url, Settings().api_key), path, datetime.now(UTC).date(), users)
+    click.echo(summary(report))
+    click.echo(f"{url}/monitoring/calibration  {url}/monitoring/drift  {url}/metrics")
+
+
+@cli.group()
+def monitor() -> None:
+    """The monitoring report of the predictions against their outcomes."""
+
+
+@monitor.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First install date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last install date (today).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory of the page (index.html) and its CSV tables.",
+)
+def report(since, until, out: Path) -> None:
+    """Write the HTML monitoring report (DATABASE_URL, and the bundle for input drift)."""
+    from datetime import UTC, datetime, timedelta
+
+    from adapters import connections
+    from adapters.model_source import load_predictor
+    from ops.report import build_report
+    from scorer.monitoring import OVERDUE_AFTER_DAYS
+
+    settings = Settings()
+    last = until.date() if until else datetime.now(UTC).date()
+    first = since.date() if since else last - timedelta(days=4 * OVERDUE_AFTER_DAYS)
+    if first > last:
+        raise click.BadParameter("must not be after --until", param_hint="--since")
+    engine = connections.database_engine(settings, connections.COMMAND)
+    try:
+        domain = getattr(load_predictor(settings).predictor, "domain", None)
+        page = build_report(engine, domain, first, last, out)
+    finally:
+        engine.dispose()
+    click.echo(f"wrote {page}")
+
+
 cli.add_command(health.command)
 cli.add_command(smoke.command)
 cli.add_command(model.commands)

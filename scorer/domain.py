@@ -1,15 +1,16 @@
 """What the training rows looked like, and the flags of records that fall outside it.
 
 `TrainingDomain` holds the categories of each attribute and the range of each event count in the
-training rows; it is fitted with the model and stored in the bundle. `Flagger` compares one
+training rows, and their distribution (`InputDistribution`, for the input drift of
+`scorer.drift`); it is fitted with the model and stored in the bundle. `Flagger` compares one
 record (`flags_one`, the request path: a few set lookups) or every row of a frame (`flags_frame`,
 once per distinct value) with it, and flags users of the model card's anomalous countries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,60 @@ UNREADABLE = frozenset({UNKNOWN, -1.0})
 """What the pipeline makes of a value it cannot read: never among the training categories."""
 
 
+MISSING = "(missing)"
+"""The bucket of a blank category (unknown is a value of its own, with its own share)."""
+OTHER = "(other)"
+"""The bucket of the long tail: every category rarer than MIN_CATEGORY_SHARE in training."""
+MIN_CATEGORY_SHARE = 0.005
+"""A category needs this share of the training rows for a bucket of its own."""
+COUNT_QUANTILES = tuple(step / 10 for step in range(1, 10))
+"""Quantiles of the known training values of each event count that cut it into bins."""
+
+
+def category_label(column: str, value: Any) -> str:
+    """A category as the pipeline reads it, as text (the bucket key): MISSING when blank."""
+    if _blank(value):
+        return MISSING
+    return str(CATEGORIES[column][1](value))
+
+
+@dataclass
+class InputDistribution:
+    """The training distribution of each input, without a single user row: the share of each
+    common category (plus OTHER and MISSING), and for each event count the bin edges (deciles of
+    its known values) with the share of known values in each bin."""
+
+    category_shares: dict[str, dict[str, float]]
+    count_edges: dict[str, list[float]]
+    count_shares: dict[str, list[float]]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> InputDistribution:
+        shares = {}
+        for column in CATEGORIES:
+            labels = frame[column].map(lambda value, c=column: category_label(c, value))
+            found = labels.value_counts(normalize=True)
+            common = found[(found >= MIN_CATEGORY_SHARE) | (found.index == MISSING)]
+            shares[column] = {str(k): float(v) for k, v in common.items()}
+            if len(common) < len(found):
+                shares[column][OTHER] = float(found.drop(common.index).sum())
+        edges, bins = {}, {}
+        for column in COUNT_COLUMNS:
+            values = frame[column].dropna().to_numpy(float)
+            if not len(values):
+                continue
+            cuts = np.unique(np.quantile(values, COUNT_QUANTILES))
+            edges[column] = cuts.tolist()
+            bins[column] = (count_bins(values, cuts) / len(values)).tolist()
+        return cls(shares, edges, bins)
+
+
+def count_bins(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """How many `values` fall in each bin: (-inf, e0], (e0, e1], ..., (e_last, inf)."""
+    positions = np.searchsorted(np.asarray(edges, float), values, side="left")
+    return np.bincount(positions, minlength=len(edges) + 1).astype(float)
+
+
 def region_key(country: Any, region: Any) -> str | None:
     """The region as it is kept among the training categories: within its country."""
     if region is None or region != region or region is pd.NA:
@@ -55,10 +110,12 @@ def _blank(value: Any) -> bool:
 
 @dataclass
 class TrainingDomain:
-    """The categories of each attribute and the [min, max] of each count in the training rows."""
+    """The categories of each attribute and the [min, max] of each count in the training rows,
+    and their distribution (None in a bundle saved before it was stored: drift unavailable)."""
 
     categories: dict[str, frozenset] = field(default_factory=dict)
     count_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    distribution: InputDistribution | None = None
 
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> TrainingDomain:
@@ -77,19 +134,23 @@ class TrainingDomain:
             values = values[~np.isnan(values)]
             if len(values):
                 ranges[column] = (float(values.min()), float(values.max()))
-        return cls(categories, ranges)
+        return cls(categories, ranges, InputDistribution.fit(frame))
 
     def to_dict(self) -> dict:
-        return {
+        state = {
             "categories": {name: sorted(values) for name, values in self.categories.items()},
             "count_ranges": {name: list(bounds) for name, bounds in self.count_ranges.items()},
         }
+        if self.distribution is not None:
+            state["distribution"] = asdict(self.distribution)
+        return state
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TrainingDomain:
         return cls(
             {name: frozenset(values) for name, values in data.get("categories", {}).items()},
             {name: (float(low), float(high)) for name, (low, high) in data["count_ranges"].items()},
+            InputDistribution(**data["distribution"]) if data.get("distribution") else None,
         )
 
 

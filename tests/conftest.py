@@ -128,7 +128,9 @@ def database_url(request, _migrated_schema_url, postgres_admin):
     require_integration_tier(request, "the real Postgres")
     engine = sqlalchemy.create_engine(_migrated_schema_url)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("TRUNCATE predictions RESTART IDENTITY"))
+        connection.execute(
+            sqlalchemy.text("TRUNCATE predictions, outcomes, outcome_matches RESTART IDENTITY")
+        )
     engine.dispose()
     return _migrated_schema_url
 

@@ -12,6 +12,7 @@ import sqlalchemy.exc
 
 from adapters.settings import Settings
 from worker.faults import KILL_AFTER_COMMITS_ENV, kill_after_commits
+from worker.push import KINDS, push_csv
 
 log = logging.getLogger("worker")
 
@@ -51,7 +52,7 @@ def _settings() -> Settings:
 @click.option("--consumer", help="Consumer name (default: host name and pid).")
 @click.option("--no-pipeline", is_flag=True, help="Commit each batch before reading the next.")
 def run(max_messages: int | None, until_empty: bool, consumer: str | None, no_pipeline: bool):
-    """Consume the install-events and scored streams (the default command)."""
+    """Consume the install-events, scored and outcomes streams (the default command)."""
     from adapters.heartbeat import Heartbeat
     from worker.wiring import build_worker
 
@@ -143,27 +144,44 @@ def partitions() -> None:
 
 @cli.command()
 @click.option(
-    "--file", "path", required=True, type=click.Path(dir_okay=False), help="CSV of install records."
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CSV of install records, or of outcomes (user_id,revenue[,install_date]).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(list(KINDS)),
+    default="installs",
+    show_default=True,
+    help="What the rows are: install records (INSTALLS_STREAM) or outcomes (OUTCOMES_STREAM).",
 )
 @click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
     help="Events per XADD pipeline.",
 )  # fmt: skip
-@click.option("--stream", help="Stream kind (default: INSTALLS_STREAM), partitioned by user.")
+@click.option(
+    "--stream",
+    help="Stream kind (default: INSTALLS_STREAM or OUTCOMES_STREAM), partitioned by user.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def push(path: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool) -> None:
-    """Push install records from a CSV onto the install-events stream."""
+def push(
+    path: str, kind: str, rate: float | None, batch_size: int, stream: str | None, quiet: bool
+) -> None:
+    """Push install records (or outcomes) from a CSV onto their stream."""
     from adapters import connections
     from adapters.stream_partitions import PartitionedStream, StreamLayout
-    from worker.push import push_csv
 
     settings = _settings()
     client = connections.redis_client(settings, connections.COMMAND)
-    base = stream or settings.installs_stream
+    base = stream or (settings.outcomes_stream if kind == "outcomes" else settings.installs_stream)
     target = PartitionedStream(client, base, StreamLayout.of(settings), settings.stream_maxlen)
-    pushed = push_csv(target, path, rate, batch_size, progress=not quiet)
-    click.echo(f"{pushed} events pushed to {base} ({len(target.partitions)} stream partitions)")
+    pushed = push_csv(target, path, rate, batch_size, progress=not quiet, kind=kind)
+    click.echo(
+        f"{pushed} {KINDS[kind].unit}s pushed to {base} ({len(target.partitions)} stream partitions)"
+    )
 
 
 @cli.command("rq")

@@ -13,8 +13,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception
 from tenacity.wait import wait_base
@@ -34,6 +35,15 @@ MAINTENANCE_SECONDS = 3600.0
 housekeeping, HOUSEKEEPING_SECONDS after the start)."""
 CONSUMER_MAX_IDLE_MS = 24 * 3600 * 1000
 """Consumers idle this long with nothing pending are removed from the group."""
+
+
+@dataclass(frozen=True)
+class Chore:
+    """Work the housekeeping does besides the streams, at most every `every_seconds` (at each
+    housekeeping when that is shorter); `run` must be quick: it runs between two batches."""
+
+    run: Callable[[], object]
+    every_seconds: float = HOUSEKEEPING_SECONDS
 
 
 def default_consumer_name() -> str:
@@ -57,10 +67,11 @@ class StreamWorker:
         outage_wait: wait_base = OUTAGE_WAIT,
         pipelined: bool = True,
         heartbeat: Heartbeat | None = None,
-        maintenance: Callable[[], None] | None = None,
+        chores: Sequence[Chore] = (),
     ):
         """`heartbeat`: touched at every turn of the loop (a read, empty or not, or a retry
-        after an outage), for the container health check."""
+        after an outage), for the container health check. `chores`: run by the housekeeping
+        when due (the partitions of the table, scheduling the monitoring job)."""
         self.handler = handler
         self.streams = streams
         self.group = group
@@ -72,9 +83,8 @@ class StreamWorker:
         self.outage_wait = outage_wait
         self.pipelined = pipelined
         self.heartbeat = heartbeat
-        self.maintenance = maintenance
-        """Run every MAINTENANCE_SECONDS by the housekeeping (the partitions of the table)."""
-        self._next_maintenance = 0.0
+        self.chores = tuple(chores)
+        self._chores_due = [0.0] * len(self.chores)  # each one first at the first housekeeping
         self.stopping = False
         self._next_claim = 0.0
         self._claim_cursors = {stream.name: "0-0" for stream in streams}
@@ -267,9 +277,10 @@ class StreamWorker:
         for stream in self.streams:
             stream.trim_consumed()
             stream.prune_consumers(self.group, CONSUMER_MAX_IDLE_MS, keep=self.consumer)
-        if self.maintenance is not None and now >= self._next_maintenance:
-            self._next_maintenance = now + MAINTENANCE_SECONDS
-            self.maintenance()
+        for index, chore in enumerate(self.chores):
+            if now >= self._chores_due[index]:
+                self._chores_due[index] = now + chore.every_seconds
+                chore.run()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

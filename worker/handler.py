@@ -3,9 +3,10 @@
 Install events are validated one by one (`InstallRecord`), stamped with their event time (the
 event's `sent_at`, else the entry's time) and scored with one `predict_batch` call (`prepare`),
 then persisted in one transaction, cached (newest wins) and acknowledged (`commit`). Scored
-entries from the API are persisted as they are. An entry that fails on its own is left pending
-for a later delivery and goes to the dead-letter stream after `max_deliveries`; it never holds
-back the rest.
+entries from the API are persisted as they are. Other kinds of streams (outcomes) are declared by
+a `StreamKind`: their entries are decoded, written by its writer and then acknowledged. An entry
+that fails on its own is left pending for a later delivery and goes to the dead-letter stream
+after `max_deliveries`; it never holds back the rest.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Outcome:
     inserted: int = 0
     cached: int = 0
     acked: int = 0
+    written: int = 0  # rows written by the writers of the other stream kinds
     retrying: int = 0  # failed, left pending for another delivery
     dead_lettered: int = 0
 
@@ -80,6 +82,20 @@ class Prepared:
     items: list[_Item] = field(default_factory=list)  # each with its predictions row
     failures: list[tuple[_Item, str]] = field(default_factory=list)
     gone: list[_Item] = field(default_factory=list)  # trimmed before processing: just ack
+    other: list[_Item] = field(default_factory=list)  # entries of the other stream kinds
+
+
+@dataclass(frozen=True)
+class StreamKind:
+    """A stream kind whose entries are written as they are, not scored: `streams` are its
+    partitions, `decode` turns an entry's raw fields into a row (raising ValueError naming the
+    field), `write` stores a list of rows in one transaction (idempotently: entries can be
+    delivered again), `check` fails fast when its table is missing."""
+
+    streams: Sequence[EventStream]
+    decode: Callable[[Mapping | None], dict]
+    write: Callable[[list[dict]], Any]
+    check: Callable[[], None] = lambda: None
 
 
 def entry_time(entry_id: str) -> datetime:
@@ -102,10 +118,14 @@ class BatchHandler:
         dead_letters: Mapping[str, EventStream],
         group: str,
         max_deliveries: int,
+        kinds: Sequence[StreamKind] = (),
     ):
         """`dead_letters`: the dead-letter stream of each stream, by its name (on a cluster,
-        one in the same slot, so that a letter moves in one MULTI)."""
-        streams = [*installs, *scored]
+        one in the same slot, so that a letter moves in one MULTI). `kinds`: the other stream
+        kinds (outcomes), every partition of each."""
+        self.other_kinds = tuple(kinds)
+        self.kinds = {stream.name: kind for kind in kinds for stream in kind.streams}
+        streams = [*installs, *scored, *(stream for kind in kinds for stream in kind.streams)]
         if not all(s.redis is cache.redis for s in [*streams, *dead_letters.values()]):
             raise ValueError("the cache and the streams must share one Redis client")
         if set(dead_letters) != {stream.name for stream in streams}:
@@ -124,6 +144,8 @@ class BatchHandler:
     def check(self) -> None:
         """Fail fast when the database is unreachable or not migrated."""
         self.store.check()
+        for kind in self.other_kinds:
+            kind.check()
 
     def handle(self, batch: Batch) -> Outcome:
         """Persist and cache every good entry, then acknowledge it; deal with the bad ones."""
@@ -170,6 +192,9 @@ class BatchHandler:
             log.warning("batch of %d failed (%s); one entry at a time", len(items), error)
             pipe.reset()
             persisted, done = self._persist_one_by_one(items, failures)
+        if prepared.other:
+            written, others = self._write_others(prepared.other, failures)
+            outcome.written, done = written, done + others
         if self.after_commit is not None:
             self.after_commit()
         outcome.inserted, outcome.cached = persisted.inserted, persisted.cached
@@ -182,6 +207,10 @@ class BatchHandler:
             prepared.gone.append(item)
             return
         try:
+            if item.stream in self.kinds:
+                item.row = self.kinds[item.stream].decode(item.fields)
+                prepared.other.append(item)
+                return
             if item.stream in self.install_streams:
                 event = decode_install_event(item.fields)
                 item.record = InstallRecord(**event.record)
@@ -224,6 +253,33 @@ class BatchHandler:
             total.inserted += persisted.inserted
             total.cached += persisted.cached
         return total, done
+
+    def _write_others(self, items: list[_Item], failures) -> tuple[int, list[_Item]]:
+        """Write the entries of the other stream kinds, each kind's in one transaction (one at
+        a time after a failure that is not an outage); returns rows written and items done."""
+        written, done = 0, []
+        for kind in self.other_kinds:
+            mine = [item for item in items if self.kinds[item.stream] is kind]
+            if not mine:
+                continue
+            name = ", ".join(sorted({item.stream for item in mine}))
+            try:
+                kind.write([item.row for item in mine])
+                written, done = written + len(mine), done + mine
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                log.warning("%d %s entries failed (%s); one at a time", len(mine), name, error)
+                for item in mine:
+                    try:
+                        kind.write([item.row])
+                    except Exception as one_error:
+                        if is_transient(one_error):
+                            raise
+                        failures.append((item, describe(one_error)))
+                        continue
+                    written, done = written + 1, done + [item]
+        return written, done
 
     def _ack(self, items: list[_Item], pipe) -> int:
         """Queue the XACKs after whatever `pipe` holds (the cache SETs), send it all, and return

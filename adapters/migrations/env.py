@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import adapters.outcomes  # noqa: F401 - registers the outcomes table on the metadata
 from adapters.connections import COMMAND, engine_for_url
 from adapters.orm import metadata
 from adapters.settings import Settings

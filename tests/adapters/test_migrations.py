@@ -2,10 +2,11 @@ import json
 
 import sqlalchemy
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from adapters.migrations import alembic_config, current_revision, upgrade_database
 
-HEAD = "predictions_by_event_time"
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 FIRST_COLUMNS = {
     "id",
     "event_id",
@@ -26,7 +27,7 @@ EXPECTED_COLUMNS = FLAGS_COLUMNS | {"event_time"}
 """The columns at the head."""
 
 
-def check_schema(url, expected=EXPECTED_COLUMNS):
+def check_schema(url, expected=EXPECTED_COLUMNS, outcomes=True):
     engine = sqlalchemy.create_engine(url)
     try:
         inspector = sqlalchemy.inspect(engine)
@@ -35,6 +36,7 @@ def check_schema(url, expected=EXPECTED_COLUMNS):
             index["name"]: index["column_names"] for index in inspector.get_indexes("predictions")
         }
         unique = inspector.get_unique_constraints("predictions")
+        tables = set(inspector.get_table_names())
     finally:
         engine.dispose()
     assert set(columns) == expected
@@ -47,7 +49,38 @@ def check_schema(url, expected=EXPECTED_COLUMNS):
     else:
         assert indexes["ix_predictions_user_id_created_at"][0] == "user_id"
         assert [constraint["column_names"] for constraint in unique] == [["event_id"]]
+    if not outcomes:
+        assert not {"outcomes", "outcome_matches"} & tables
+        return columns
+    outcome_columns = {column["name"]: column for column in inspector_columns(url, "outcomes")}
+    assert set(outcome_columns) == {
+        "user_id", "revenue", "install_date", "received_at", "corrected_at"
+    }  # fmt: skip
+    assert not outcome_columns["revenue"]["nullable"]
+    assert (
+        outcome_columns["install_date"]["nullable"] and outcome_columns["corrected_at"]["nullable"]
+    )
+    match_columns = {column["name"] for column in inspector_columns(url, "outcome_matches")}
+    assert {"user_id", "install_date", "revenue", "stage", "predicted_revenue", "lower", "upper",
+            "model_version", "country", "platform", "source", "event_id",
+            "event_time"} <= match_columns  # fmt: skip
     return columns
+
+
+def inspector_columns(url, table):
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_columns(table)
+    finally:
+        engine.dispose()
+
+
+def test_one_chain_of_migrations_ends_with_the_outcomes_tables():
+    assert HEAD == "create_outcomes"
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert [revision.revision for revision in script.walk_revisions()] == [
+        "create_outcomes", "predictions_by_event_time", "0002", "0001"
+    ]  # fmt: skip
 
 
 def test_upgrade_on_an_empty_sqlite_database(tmp_path):
@@ -121,7 +154,7 @@ def check_flags_migration(url) -> None:
         _insert_at_first_revision(engine, "old")
         upgrade_database(url, "0002")
         assert current_revision(url) == "0002"
-        check_schema(url, FLAGS_COLUMNS)
+        check_schema(url, FLAGS_COLUMNS, outcomes=False)
         rows = _rows(engine)
         assert rows["old"]["flags"] == [] and rows["old"]["input"] == {"country": "pe"}
         assert rows["old"]["predicted_revenue"] == 1.5
@@ -129,7 +162,7 @@ def check_flags_migration(url) -> None:
         assert _rows(engine)["old-writer"]["flags"] == []
         command.downgrade(alembic_config(url), "0001")
         assert current_revision(url) == "0001"
-        check_schema(url, FIRST_COLUMNS)
+        check_schema(url, FIRST_COLUMNS, outcomes=False)
         rows = _rows(engine)
         assert sorted(rows) == ["old", "old-writer"] and "flags" not in rows["old"]
         assert rows["old"]["input"] == {"country": "pe"}
@@ -174,7 +207,7 @@ def check_event_time_migration(url) -> None:
         assert row["event_time"] == row["created_at"]
         command.downgrade(alembic_config(url), "0002")
         assert current_revision(url) == "0002"
-        check_schema(url, FLAGS_COLUMNS)
+        check_schema(url, FLAGS_COLUMNS, outcomes=False)
         rows = _rows(engine)
         assert list(rows) == ["flagged"] and rows["flagged"]["flags"] == ["unseen_region"]
     finally:

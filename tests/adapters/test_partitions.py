@@ -73,7 +73,7 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
                 " FROM predictions ORDER BY id"
             )
         ).all()
-    upgrade_database(empty_database_url)
+    upgrade_database(empty_database_url, "predictions_by_event_time")
     assert current_revision(empty_database_url) == "predictions_by_event_time"
     assert partitions.partitioned(engine)
     with engine.connect() as connection:
@@ -102,6 +102,9 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
             sqlalchemy.text("SELECT id FROM predictions WHERE event_id = 'new'")
         ).scalar_one()
     assert new_id > old_rows  # the identity continues after the moved ids
+    upgrade_database(empty_database_url)  # the later migrations apply on the moved rows
+    assert current_revision(empty_database_url) == "create_outcomes"
+    assert store.count() == old_rows + 1
     engine.dispose()
 
 

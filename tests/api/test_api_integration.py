@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from adapters.stream_partitions import StreamLayout
 from api.app import create_app
 
 from support import paths
+from support.processes import free_port
 from support.rows import prediction_row
 
 MODEL_DIR = str(paths.MODEL_DIR)
@@ -171,6 +171,22 @@ def test_events_reach_the_install_stream(any_redis_app):
     assert decode_install_event(fields).event_id == "ev-1"
 
 
+def test_outcomes_reach_their_users_partitions(any_redis_app):
+    real_app, redis_client = any_redis_app
+    users = [f"int-{i}" for i in range(8)]
+    body = {"outcomes": [{"user_id": user, "revenue": 0.5} for user in users]}
+    response = real_app.test_client().post("/outcomes", json=body)
+    assert response.status_code == 202
+    ids = iter(response.get_json()["ids"])
+    for user in users:  # the answer's ids in the order sent, each in its user's partition
+        entries = redis_client.xrange(partition_of(real_app, "outcomes", user))
+        found = {fields[b"user_id"].decode(): entry_id.decode() for entry_id, fields in entries}
+        assert found[user] == next(ids)
+    layout = StreamLayout.of(real_app.extensions["d7"].settings)
+    assert sum(redis_client.xlen(name) for name in layout.names("outcomes")) == len(users)
+    assert len({partition_of(real_app, "outcomes", user) for user in users}) == layout.partitions
+
+
 def test_readiness_with_real_and_unreachable_servers(real_app, redis_url, database_url):
     assert real_app.test_client().get("/readyz").status_code == 200
     down = create_app(
@@ -187,12 +203,6 @@ def test_readiness_with_real_and_unreachable_servers(real_app, redis_url, databa
     checks = response.get_json()["checks"]
     assert checks["model"] == "ok"
     assert checks["redis"].startswith("error") and checks["database"].startswith("error")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:

@@ -5,11 +5,8 @@ SQLite, once pointed at the machine's real Redis and Postgres through REDIS_URL 
 from __future__ import annotations
 
 import os
-import re
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import psutil
@@ -18,26 +15,9 @@ import pytest
 from ops.smoke import Api, run_smoke
 
 from support.paths import ROOT
+from support.processes import free_port, wait_for_line
 
 SERVICE_ENV = ("REDIS_URL", "DATABASE_URL", "MODEL_URI", "MODEL_DIR", "PORT", "API_KEY")
-STARTUP_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_line(log: Path, pattern: str, process: subprocess.Popen) -> re.Match:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        found = re.search(pattern, log.read_text(errors="replace"))
-        if found:
-            return found
-        assert process.poll() is None, f"make run exited early:\n{log.read_text()[-3000:]}"
-        time.sleep(0.25)
-    raise AssertionError(f"no {pattern!r} after {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
 def make_run(tmp_path: Path, servers: dict[str, str]):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from scorer import metrics
+from scorer.metrics import decile_table, decile_tables
 
 
 def test_perfect_predictions():
@@ -88,3 +89,14 @@ def test_segment_calibration_flags_small_segments():
     table = metrics.segment_calibration(frame, y, y * 1.1, "country", min_users=30)
     assert table.loc["es", "ratio"] == pytest.approx(1.1)
     assert not table.loc["es", "too_small"] and table.loc["pt", "too_small"]
+
+
+def test_decile_tables_give_each_groups_decile_table_number_for_number():
+    rng = np.random.default_rng(3)
+    y_pred = np.round(rng.lognormal(0, 1, 900), 1)  # ties, within and across groups
+    y_true = y_pred * rng.lognormal(0, 0.5, 900)
+    groups = rng.integers(0, 3, 900)
+    together = decile_tables(y_true, y_pred, groups)
+    for group in range(3):
+        alone = decile_table(y_true[groups == group], y_pred[groups == group])
+        pd.testing.assert_frame_equal(together.loc[group], alone, check_exact=True)

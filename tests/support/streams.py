@@ -136,3 +136,11 @@ def assert_exactly_once_and_cached(client, settings, event_ids, users) -> None:
     for user in users:
         assert cache.get(user)["predicted_revenue"] == by_user[user]["predicted_revenue"]
     assert pending(client, settings) == 0
+
+
+def dead_letter_ids(client, settings) -> dict[str, list[str]]:
+    """The original entry ids each dead-letter partition holds, by partition name."""
+    return {
+        name: [fields[b"dead_letter_id"].decode() for _, fields in client.xrange(name)]
+        for name in StreamLayout.of(settings).names(settings.dead_letter_stream)
+    }

@@ -10,7 +10,6 @@ import subprocess
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -22,6 +21,7 @@ from adapters.stream_partitions import StreamLayout
 from worker.faults import KILL_AFTER_COMMITS_ENV
 from worker.wiring import build_worker
 
+from support.processes import log_text
 from support.streams import (
     acked,
     assert_exactly_once_and_cached,
@@ -40,10 +40,6 @@ from support.tcp_proxy import TcpProxy
 def events(count, seed=1):
     records = synthetic_installs(count, seed)
     return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
-
-
-def log_text(process) -> str:
-    return Path(process.log_path).read_text()
 
 
 def small_batches(settings):
@@ -342,7 +338,7 @@ def test_migrate_command_upgrades_an_empty_database(
     settings = service_settings.model_copy(update={"database_url": empty_database_url})
     process = spawn(settings, "migrate")
     assert process.wait(timeout=60) == 0, log_text(process)
-    assert "database at revision predictions_by_event_time" in log_text(process)
+    assert "database at revision create_outcomes" in log_text(process)
     engine = make_engine(settings.database_url)
     assert partitions.partitioned(engine)  # and the coming days have their partitions:
     today = datetime.now(UTC).date()

@@ -3,7 +3,14 @@ per partition."""
 
 from adapters.stream_partitions import StreamLayout
 
-from support.streams import installs, pending, push_installs, rows, synthetic_installs
+from support.streams import (
+    dead_letter_ids,
+    installs,
+    pending,
+    push_installs,
+    rows,
+    synthetic_installs,
+)
 
 
 def test_every_partition_is_consumed_and_poison_is_dead_lettered_in_its_partition(
@@ -22,10 +29,7 @@ def test_every_partition_is_consumed_and_poison_is_dead_lettered_in_its_partitio
     assert {row["event_id"] for row in rows(settings.database_url)} == {f"e{i}" for i in range(120)}
     assert pending(fake_redis, settings) == 0
     layout = StreamLayout.of(settings)
-    letters = {
-        name: [fields[b"dead_letter_id"].decode() for _, fields in fake_redis.xrange(name)]
-        for name in layout.names(settings.dead_letter_stream)
-    }
+    letters = dead_letter_ids(fake_redis, settings)
     index = layout.names(settings.installs_stream).index(poisoned.name)
     assert letters.pop(layout.name(settings.dead_letter_stream, index)) == [bad_id]
     assert all(found == [] for found in letters.values())
