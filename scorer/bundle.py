@@ -50,10 +50,11 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 """What a bundle holds, bumped whenever that changes with the same data and settings (1: ratio
 intervals per stage x platform; 2: Mondrian intervals per segment and the training domain that
-the flags read), so that two different bundles never share a version."""
+the flags read; 3: the training distribution of each input, for drift), so that two different
+bundles never share a version."""
 
 
 def model_version(data_sha256: str, config: TrainingConfig) -> str:
