@@ -120,8 +120,8 @@ def drift_report(
         rows.append(_category_row(column, shares, labels, domain.categories.get(column)))
         unseen_any |= _unseen(column, labels, domain.categories.get(column))
     for column, edges in distribution.count_edges.items():
-        known = pd.to_numeric(inputs.get(column), errors="coerce")
-        values = known.dropna().to_numpy(float) if known is not None else np.array([])
+        given = inputs[column] if column in inputs else pd.Series(None, index=inputs.index)
+        values = pd.to_numeric(given, errors="coerce").dropna().to_numpy(float)
         psi = population_stability(distribution.count_shares[column], count_bins(values, edges))
         rows.append(_row(column, "count", len(values), psi, float("nan")))
     share = float(unseen_any.mean()) if len(inputs) else float("nan")

@@ -98,3 +98,11 @@ def test_a_trained_bundle_stores_the_distribution(small_predictor, synthetic, tm
     frame, _ = synthetic
     report = drift_report(loaded.domain, frame.iloc[:1000]).set_index("feature")
     assert (report.drop(ANY).psi < MODERATE_PSI).all()  # its own training rows: no drift
+
+
+def test_no_recent_inputs_is_a_report_with_every_figure_unknown(domain):
+    """A window without predictions (no rows, no columns) is answered, never an error."""
+    report = drift_report(domain, pd.DataFrame()).set_index("feature")
+    assert report.drop(ANY)["values"].eq(0).all()
+    assert report.too_small.all()
+    assert np.isnan(report.loc[ANY, "unseen_share"])
