@@ -11,7 +11,7 @@ from api.schemas import ErrorBody, EventsAccepted
 
 
 def append_endpoint(
-    rule: str, summary: str, tag: str, body: OneOrBatch, done: str, retry: str, description=""
+    rule: str, tag: str, body: OneOrBatch, *, summary: str, done: str, retry: str, description=""
 ) -> Endpoint:
     """The declaration of a stream-append endpoint: `done` describes the 202, `retry` the 503."""
     responses = {202: (done, EventsAccepted), **BAD_BODY, 503: (retry, ErrorBody)}

@@ -10,15 +10,13 @@ from api.endpoints import Items, OneOrBatch
 from api.schemas import InstallEvent, event_batch_model
 from api.services import Services
 
-blueprint = Blueprint("events", __name__)
 APPEND_EVENTS = append_endpoint(
-    "/events",
-    "Append install events to the install-events stream",
-    "events",
-    OneOrBatch(InstallEvent, "events", event_batch_model),
+    "/events", "events", OneOrBatch(InstallEvent, "events", event_batch_model),
+    summary="Append install events to the install-events stream",
     done="Appended; the worker scores them",
     retry="Redis is unavailable; retry (event_id makes retries safe)",
-)
+)  # fmt: skip
+blueprint = Blueprint("events", __name__)
 
 
 @APPEND_EVENTS.route(blueprint)
