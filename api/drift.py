@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.store import PredictionStore
-from api.endpoints import Endpoint
-from api.errors import invalid_field, json_response, unavailable
-from api.schemas import REPORT_DATES, ErrorBody
+from api.errors import json_response, unavailable
+from api.reports import json_rows, report_endpoint, report_window
+from api.schemas import report_query
 from api.services import current_services
 from scorer.drift import (
     DRIFT_COLUMNS,
@@ -23,21 +23,12 @@ from scorer.drift import (
     drift_report,
 )
 
-
-class DriftQuery(BaseModel):
-    """The query of GET /monitoring/drift."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    since: date | None = Field(
-        None,
-        **REPORT_DATES,
-        description=f"First day (UTC) of the predictions compared; default {DRIFT_WINDOW_DAYS - 1}"
-        " days before `until`.",
-    )
-    until: date | None = Field(
-        None, **REPORT_DATES, description="Last day of the predictions compared; default today."
-    )
+DriftQuery = report_query(
+    "DriftQuery",
+    since=f"First day (UTC) of the predictions compared; default {DRIFT_WINDOW_DAYS - 1} days "
+    "before `until`.",
+    until="Last day of the predictions compared; default today.",
+)
 
 
 DriftRow = create_model(
@@ -62,32 +53,16 @@ class DriftReport(BaseModel):
 
 
 blueprint = Blueprint("drift", __name__)
-DRIFT = Endpoint(
-    method="GET",
-    rule="/monitoring/drift",
-    summary="Input drift: recent predictions' inputs against the training distribution",
-    tag="monitoring",
-    description="Population stability index of each input (categories, event counts in deciles) "
+DRIFT = report_endpoint(
+    "/monitoring/drift",
+    "Input drift: recent predictions' inputs against the training distribution",
+    "Population stability index of each input (categories, event counts in deciles) "
     "of the predictions made in the window, against the distribution stored in the bundle, and "
     f"the share of unseen categories. PSI under {MODERATE_PSI} is stable, from {MAJOR_PSI} a "
     "major shift. `available` is false for a bundle saved without the distribution.",
-    query=DriftQuery,
-    responses={
-        200: ("The report", DriftReport),
-        422: ("A bad parameter (named)", ErrorBody),
-        503: ("The database is unavailable", ErrorBody),
-    },
-    usual=(200,),
+    DriftQuery,
+    DriftReport,
 )
-
-
-def window(since: date | None, until: date | None) -> tuple[date, date]:
-    """The days of a drift report: `until` defaults to today (UTC), `since` to the window before."""
-    until = until or datetime.now(UTC).date()
-    since = since or until - timedelta(days=DRIFT_WINDOW_DAYS - 1)
-    if since > until:
-        raise invalid_field("since", f"must not be after until ({until.isoformat()})")
-    return since, until
 
 
 def day_start(day: date) -> datetime:
@@ -96,7 +71,7 @@ def day_start(day: date) -> datetime:
 
 @DRIFT.route(blueprint)
 def drift(query: DriftQuery):
-    since, until = window(query.since, query.until)
+    since, until = report_window(query, DRIFT_WINDOW_DAYS)
     services = current_services()
     store = PredictionStore(services.engine)
     try:
@@ -106,7 +81,6 @@ def drift(query: DriftQuery):
     except SQLAlchemyError as error:
         raise unavailable("the predictions database", type(error).__name__) from None
     report = drift_report(getattr(services.predictor, "domain", None), inputs)
-    features = [] if report is None else report.astype(object).where(report.notna(), None)
     body = {
         "since": since.isoformat(),
         "until": until.isoformat(),
@@ -115,6 +89,6 @@ def drift(query: DriftQuery):
         "moderate_psi": MODERATE_PSI,
         "major_psi": MAJOR_PSI,
         "min_values": MIN_DRIFT_ROWS,
-        "features": [] if report is None else features.to_dict("records"),
+        "features": [] if report is None else json_rows(report),
     }
     return json_response(body)

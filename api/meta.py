@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 from flask import Blueprint, Response, current_app
 from sqlalchemy import text
@@ -16,39 +18,25 @@ OPENAPI_KEY = "d7.openapi"
 """`app.config` key of the serialised OpenAPI document (built once per app)."""
 SERVICE = "service"
 """The tag of these endpoints in the OpenAPI document."""
-MODEL_CARD = Endpoint(
-    method="GET",
-    rule="/model",
-    summary="The model card",
-    tag=SERVICE,
-    responses={200: ("Model version and card", ModelInfo)},
+service_endpoint = functools.partial(Endpoint, method="GET", tag=SERVICE)
+MODEL_CARD = service_endpoint(
+    rule="/model", summary="The model card", responses={200: ("Model version and card", ModelInfo)}
 )
-HEALTHZ = Endpoint(
-    method="GET",
-    rule="/healthz",
-    summary="Liveness (no I/O)",
-    tag=SERVICE,
-    responses={200: ("Alive", Health)},
-    public=True,
-    usual=(200,),
-)
-READYZ = Endpoint(
-    method="GET",
+HEALTHZ = service_endpoint(
+    rule="/healthz", summary="Liveness (no I/O)", responses={200: ("Alive", Health)},
+    public=True, usual=(200,),
+)  # fmt: skip
+READYZ = service_endpoint(
     rule="/readyz",
     summary="Readiness: model loaded, Redis and Postgres reachable",
-    tag=SERVICE,
     responses={200: ("Ready", Readiness), 503: ("A dependency failed", Readiness)},
     public=True,
     usual=(200, 503),
 )
-METRICS = Endpoint(
-    method="GET",
-    rule="/metrics",
-    summary="Prometheus metrics",
-    tag=SERVICE,
-    responses={200: ("Text exposition format", "text/plain")},
-    public=True,
-)
+METRICS = service_endpoint(
+    rule="/metrics", summary="Prometheus metrics",
+    responses={200: ("Text exposition format", "text/plain")}, public=True,
+)  # fmt: skip
 OPENAPI = Endpoint(method="GET", rule="/openapi.json", documented=False)
 
 

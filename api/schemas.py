@@ -202,25 +202,34 @@ def _comma_separated(value: Any) -> Any:
     return value
 
 
-class CalibrationQuery(BaseModel):
-    """The query of GET /monitoring/calibration."""
+def report_query(name: str, since: str, until: str, **fields: Any) -> type[BaseModel]:
+    """The query model of a monitoring report: optional `since` and `until` days (described
+    by the two strings, within REPORT_DATES), then `fields`; unknown parameters refused."""
+    day = date | None
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"The query of a report ({name}).",
+        since=(day, Field(None, **REPORT_DATES, description=since)),
+        until=(day, Field(None, **REPORT_DATES, description=until)),
+        **fields,
+    )
 
-    model_config = ConfigDict(extra="forbid")
 
-    since: date | None = Field(
-        None,
-        **REPORT_DATES,
-        description=f"First install date (YYYY-MM-DD); default {DEFAULT_WINDOW_DAYS - 1} days "
-        "before `until`.",
-    )
-    until: date | None = Field(
-        None, **REPORT_DATES, description="Last install date, included; default today (UTC)."
-    )
-    by: Annotated[list[Literal[DIMENSIONS]], BeforeValidator(_comma_separated)] = Field(  # type: ignore[valid-type]
-        default_factory=list,
-        description="Comma-separated grouping columns; `stage` is always one (the two stages' "
-        "predictions are never summed together).",
-    )
+CalibrationQuery = report_query(
+    "CalibrationQuery",
+    since=f"First install date (YYYY-MM-DD); default {DEFAULT_WINDOW_DAYS - 1} days before "
+    "`until`.",
+    until="Last install date, included; default today (UTC).",
+    by=(
+        Annotated[list[Literal[DIMENSIONS]], BeforeValidator(_comma_separated)],  # type: ignore[valid-type]
+        Field(
+            default_factory=list,
+            description="Comma-separated grouping columns; `stage` is always one (the two "
+            "stages' predictions are never summed together).",
+        ),
+    ),
+)
 
 
 CalibrationSegment = create_model(

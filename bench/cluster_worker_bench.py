@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from worker_bench import (  # noqa: E402
     CACHE_TTL,
+    add_service_arguments,
     bench_services,
     database_engine,
     events,
@@ -115,11 +116,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    )
+    add_service_arguments(parser)
     args = parser.parse_args()
     predictor = Predictor.load(args.model)
     fields = events(args.events, users=args.events // 2)

@@ -362,6 +362,15 @@ def _chunks(items: list, size: int):
         yield items[start : start + size]
 
 
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming the model, Redis and Postgres that `bench_services` and the worker use."""
+    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    )
+
+
 @contextmanager
 def bench_services(args):
     """A migrated `bench_<pid>` schema (plus the floor's table) and a Redis client; yields
@@ -405,11 +414,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
     parser.add_argument("--rss-events", type=int, default=50_000, help="events of the RSS run")
     parser.add_argument("--no-pipeline", action="store_true", help="worker without pipelining")
-    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    )
+    add_service_arguments(parser)
     args = parser.parse_args()
 
     with bench_services(args) as (client, database_url, dsn, schema):

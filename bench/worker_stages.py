@@ -24,7 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from worker_bench import bench_services, database_engine, events, fill, settings_for  # noqa: E402
+from worker_bench import (  # noqa: E402
+    add_service_arguments,
+    bench_services,
+    database_engine,
+    events,
+    fill,
+    settings_for,
+)
 
 from scorer.predictor import Predictor  # noqa: E402
 from worker.wiring import build_worker  # noqa: E402
@@ -104,11 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 500])
     parser.add_argument("--batches", type=int, default=40, help="measured batches per size")
-    parser.add_argument("--model", default=str(ROOT / "models" / "d7"))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    )
+    add_service_arguments(parser)
     args = parser.parse_args()
     predictor = Predictor.load(args.model)
     with bench_services(args) as (client, database_url, _dsn, _schema):

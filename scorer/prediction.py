@@ -67,6 +67,16 @@ class Spec:
     it also partitions the `predictions` table and completes the idempotency key there."""
 
 
+def _interval_bound(side: str, shown_at: int) -> Spec:
+    """A bound of the 80% interval: everywhere, null in answers and the cache."""
+    return Spec(
+        f"{side} bound of the 80% interval.",
+        EVERYWHERE,
+        shown_at=shown_at,
+        nullable_in=frozenset({View.ANSWER, View.CACHE}),
+    )
+
+
 class Prediction(TypedDict):
     """One prediction, as the code passes it around (a plain dict: cheap on the hot paths)."""
 
@@ -112,24 +122,8 @@ class Prediction(TypedDict):
         dict[str, Any], Spec("The validated install record the prediction was made from.", STORED)
     ]
     predicted_revenue: Annotated[float, Spec("Expected D7 revenue.", EVERYWHERE, shown_at=1)]
-    lower: Annotated[
-        float,
-        Spec(
-            "Lower bound of the 80% interval.",
-            EVERYWHERE,
-            shown_at=2,
-            nullable_in=frozenset({View.ANSWER, View.CACHE}),
-        ),
-    ]
-    upper: Annotated[
-        float,
-        Spec(
-            "Upper bound of the 80% interval.",
-            EVERYWHERE,
-            shown_at=3,
-            nullable_in=frozenset({View.ANSWER, View.CACHE}),
-        ),
-    ]
+    lower: Annotated[float, _interval_bound("Lower", shown_at=2)]
+    upper: Annotated[float, _interval_bound("Upper", shown_at=3)]
     model_version: Annotated[
         str, Spec("Version of the model bundle that made it.", EVERYWHERE, shown_at=5)
     ]

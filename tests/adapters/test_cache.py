@@ -13,13 +13,6 @@ from adapters.cache import (
     one_key_per_script,
 )
 
-BACKENDS = [
-    "fake_redis",
-    pytest.param("redis_client", marks=pytest.mark.integration),
-    pytest.param("redis_cluster_client", marks=pytest.mark.integration),
-]
-
-
 T0 = datetime(2025, 1, 2, 9, tzinfo=UTC)
 
 
@@ -43,11 +36,6 @@ def prediction(user_id, revenue=1.5, **extra):
         "event_time": at(0),
         **extra,
     }
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(params=[None, 1], ids=["client-default", "key-per-call"])

@@ -122,17 +122,28 @@ def test_migrations_do_not_touch_the_public_schema(empty_database_url, postgres_
     assert "public" not in schemas
 
 
+OLD_ROW = dict(
+    user_id="u1", source="stream", stage="install", lower=0.5, upper=3.0, model_version="v1"
+)
+"""The columns the old writers' rows have alike."""
+
+
+def _insert_as_written(engine, **values) -> None:
+    """Insert a row of `predictions` naming only the columns of `values`, as a writer of an older
+    revision did."""
+    names = {**OLD_ROW, **values}
+    statement = (
+        f"INSERT INTO predictions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+    )
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(statement), names)
+
+
 def _insert_at_first_revision(engine, event_id: str) -> None:
     """A row as a writer of revision 0001 made it (no flags)."""
-    with engine.begin() as connection:
-        connection.execute(
-            sqlalchemy.text(
-                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
-                " predicted_revenue, lower, upper, model_version)"
-                " VALUES (:event_id, 'u1', 'stream', 'install', :input, 1.5, 0.5, 3.0, 'v1')"
-            ),
-            {"event_id": event_id, "input": json.dumps({"country": "pe"})},
-        )
+    _insert_as_written(
+        engine, event_id=event_id, input=json.dumps({"country": "pe"}), predicted_revenue=1.5
+    )
 
 
 def _rows(engine) -> dict[str, dict]:
@@ -180,16 +191,14 @@ def test_flags_migration_up_and_down_on_postgres_keeps_rows(empty_database_url):
 
 def _insert_flagged(engine, event_id: str) -> None:
     """A row as a writer of revision 0002 made it (with flags, no event time)."""
-    with engine.begin() as connection:
-        connection.execute(
-            sqlalchemy.text(
-                "INSERT INTO predictions (event_id, user_id, source, stage, input,"
-                " predicted_revenue, lower, upper, model_version, created_at, flags)"
-                " VALUES (:event_id, 'u1', 'stream', 'install', '{}', 2.5, 0.5, 3.0, 'v1',"
-                " '2025-03-01 10:00:00+00:00', :flags)"
-            ),
-            {"event_id": event_id, "flags": json.dumps(["unseen_region"])},
-        )
+    _insert_as_written(
+        engine,
+        event_id=event_id,
+        input="{}",
+        predicted_revenue=2.5,
+        created_at="2025-03-01 10:00:00+00:00",
+        flags=json.dumps(["unseen_region"]),
+    )
 
 
 def check_event_time_migration(url) -> None:

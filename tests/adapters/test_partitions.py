@@ -10,27 +10,29 @@ from adapters import partitions
 from adapters.migrations import current_revision, upgrade_database
 from adapters.store import PredictionStore, make_engine
 
+from support.rows import prediction_row
+
 TODAY = date(2025, 6, 30)
 
 
 def row(event_id, event_time, user_id="u1"):
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "source": "stream",
-        "stage": "install",
-        "input": {"country": "US"},
-        "predicted_revenue": 1.0,
-        "lower": 0.0,
-        "upper": 2.0,
-        "model_version": "v1",
-        "created_at": event_time,
-        "event_time": event_time,
-    }
+    return prediction_row(
+        user_id, event_id, 1.0, event_time, lower=0.0, model_version="v1", event_time=event_time
+    )
 
 
 def at(day: date, hour: int = 12) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def every_row(connection) -> list:
+    """What the migration must keep of each row, in id order."""
+    return connection.execute(
+        sqlalchemy.text(
+            "SELECT id, event_id, user_id, predicted_revenue, created_at, flags"
+            " FROM predictions ORDER BY id"
+        )
+    ).all()
 
 
 def rows_by_partition(engine) -> dict[str, set[str]]:
@@ -67,22 +69,12 @@ def test_migration_moves_every_row_of_the_plain_table(empty_database_url):
             ),
             {"rows": old_rows},
         )
-        before = connection.execute(
-            sqlalchemy.text(
-                "SELECT id, event_id, user_id, predicted_revenue, created_at, flags"
-                " FROM predictions ORDER BY id"
-            )
-        ).all()
+        before = every_row(connection)
     upgrade_database(empty_database_url, "predictions_by_event_time")
     assert current_revision(empty_database_url) == "predictions_by_event_time"
     assert partitions.partitioned(engine)
     with engine.connect() as connection:
-        after = connection.execute(
-            sqlalchemy.text(
-                "SELECT id, event_id, user_id, predicted_revenue, created_at, flags"
-                " FROM predictions ORDER BY id"
-            )
-        ).all()
+        after = every_row(connection)
         moved_times = connection.execute(
             sqlalchemy.text("SELECT count(*) FROM predictions WHERE event_time = created_at")
         ).scalar_one()

@@ -18,12 +18,6 @@ from adapters.stream import (
 from adapters.stream_partitions import StreamLayout
 from scorer.schema import RECORD_COLUMNS, InstallRecord
 
-BACKENDS = [
-    "fake_redis",
-    pytest.param("redis_client", marks=pytest.mark.integration),
-    pytest.param("redis_cluster_client", marks=pytest.mark.integration),
-]
-
 RECORD = {
     "user_id": "u1",
     "country": "US",
@@ -53,11 +47,6 @@ def scored(event_id="req-1:0", **extra):
         "flags": [],
         **extra,
     }
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return request.getfixturevalue(request.param)
 
 
 def test_install_event_round_trips_through_install_record():

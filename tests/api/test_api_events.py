@@ -7,6 +7,8 @@ import pytest
 from adapters.stream import decode_install_event
 from scorer.schema import RECORD_COLUMNS, InstallRecord
 
+from support.api import assert_refused_naming
+
 EVENT = {"user_id": "u-1", "country": "DE", "platform": "android", "event_1": 2, "event_2": 0}
 
 
@@ -64,15 +66,17 @@ def test_event_without_optional_metadata(client, fake_client):
     ],
 )
 def test_invalid_events_are_422(client, fake_client, body, field):
-    response = client.post("/events", json=body)
-    assert response.status_code == 422
-    assert field in [d["field"] for d in response.get_json()["details"]]
+    assert_refused_naming(client.post("/events", json=body), field)
     assert fake_client.exists("installs") == 0
 
 
-def test_event_errors_share_the_predict_statuses(client):
-    assert client.post("/events", data="{", content_type="application/json").status_code == 400
-    assert client.post("/events", data="{}", content_type="text/plain").status_code == 415
+@pytest.mark.parametrize(
+    ("path", "other_type", "body"),
+    [("/events", "text/plain", "{}"), ("/outcomes", "text/csv", "u,1")],
+)
+def test_append_errors_share_the_predict_statuses(client, path, other_type, body):
+    assert client.post(path, data="{", content_type="application/json").status_code == 400
+    assert client.post(path, data=body, content_type=other_type).status_code == 415
 
 
 def test_events_over_the_batch_limit(make_app):

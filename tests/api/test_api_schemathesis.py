@@ -19,6 +19,7 @@ from adapters.settings import Settings
 from api.app import create_app
 
 from support import paths
+from support.api import OPERATIONS
 
 pytestmark = pytest.mark.slow  # property-based: hundreds of generated requests per endpoint
 
@@ -39,20 +40,6 @@ EXCLUDED = {
     "/monitoring/calibration": WINDOW_ORDER_NOT_IN_SCHEMA,
     "/monitoring/drift": WINDOW_ORDER_NOT_IN_SCHEMA,
 }
-OPERATIONS = [
-    ("POST", "/predict"),
-    ("GET", "/users/{user_id}/prediction"),
-    ("POST", "/events"),
-    ("POST", "/outcomes"),
-    ("GET", "/monitoring/calibration"),
-    ("GET", "/monitoring/drift"),
-    ("POST", "/batch-jobs"),
-    ("GET", "/batch-jobs/{job_id}"),
-    ("GET", "/model"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-]
 
 WITH_INPUT = {
     "/predict",

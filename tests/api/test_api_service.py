@@ -6,6 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scorer.schema import MAX_COUNT, RECORD_COLUMNS
 
+from support.api import OPERATIONS
+
 
 def samples(client) -> dict[tuple, float]:
     text = client.get("/metrics").get_data(as_text=True)
@@ -83,20 +85,7 @@ def test_unknown_methods_do_not_grow_label_sets(client):
 def test_openapi_document(client, make_app):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {
-        "/predict",
-        "/users/{user_id}/prediction",
-        "/events",
-        "/outcomes",
-        "/monitoring/calibration",
-        "/monitoring/drift",
-        "/batch-jobs",
-        "/batch-jobs/{job_id}",
-        "/model",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-    }
+    assert set(document["paths"]) == {path for _, path in OPERATIONS}
     record = document["components"]["schemas"]["InstallRecord"]
     assert set(record["properties"]) == set(RECORD_COLUMNS)
     assert record["additionalProperties"] is False

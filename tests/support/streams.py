@@ -24,6 +24,12 @@ def synthetic_installs(count: int, seed: int = 1) -> list[dict]:
     return records
 
 
+def numbered_installs(count: int, seed: int = 1) -> tuple[list[dict], list[str], list[str]]:
+    """`synthetic_installs` with their event ids (`event-<seed>-<i>`) and their user ids."""
+    records = synthetic_installs(count, seed)
+    return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
+
+
 def install(user_id: str | None, event_1=None, event_2=None, **extra) -> dict:
     """A small install record (US, iOS, Organic) with the given counts and extra fields."""
     record = {

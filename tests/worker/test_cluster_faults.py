@@ -8,26 +8,12 @@ import time
 import pytest
 import redis
 
-from support.streams import (
-    assert_exactly_once_and_cached,
-    installs,
-    pending,
-    push_installs,
-    row_count,
-    rows,
-    synthetic_installs,
-    wait_for,
-)
+from support import streams
 
 pytestmark = pytest.mark.slow  # thousands of events through worker processes, a failover
 
 CHUNK = 20
 """Events per producer call."""
-
-
-def events(count, seed):
-    records = synthetic_installs(count, seed)
-    return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
@@ -40,7 +26,7 @@ def still_working(client, settings) -> bool:
     group not there: a failover that lost the group's creation (asynchronous replication)
     leaves it missing until the worker makes it again."""
     group_name = settings.consumer_group.encode()
-    for stream in installs(client, settings).partitions:
+    for stream in streams.installs(client, settings).partitions:
         if not client.exists(stream.name):
             continue
         group = next((g for g in client.xinfo_groups(stream.name) if g["name"] == group_name), None)
@@ -57,7 +43,7 @@ def settled(database_url, client, settings, quiet_seconds=3.0, timeout=120.0) ->
     for `quiet_seconds`."""
     last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
     while True:
-        count = row_count(database_url)
+        count = streams.row_count(database_url)
         if count != last or still_working(client, settings):
             last, since = count, time.monotonic()
         elif time.monotonic() - since >= quiet_seconds:
@@ -72,7 +58,7 @@ def send_until_accepted(client, settings, records, ids, deadline_seconds=30.0) -
     deadline = time.monotonic() + deadline_seconds
     while True:
         try:
-            push_installs(client, settings, records, ids)
+            streams.push_installs(client, settings, records, ids)
             return
         except redis.RedisError:
             if time.monotonic() > deadline:
@@ -84,9 +70,9 @@ def test_master_killed_mid_stream_then_resends_repair_what_failover_lost(
     redis_cluster, redis_cluster_client, cluster_settings, spawn
 ):
     client, settings = redis_cluster_client, cluster_settings
-    records, ids, users = events(3000, seed=31)
+    records, ids, users = streams.numbered_installs(3000, seed=31)
     worker = spawn(settings, "run", "--consumer", "w1")
-    first = installs(client, settings).partitions[0].name
+    first = streams.installs(client, settings).partitions[0].name
     victim = client.get_node_from_key(first).port
     accepted = []
     try:
@@ -98,7 +84,7 @@ def test_master_killed_mid_stream_then_resends_repair_what_failover_lost(
             accepted += ids[chunk]
             time.sleep(0.005)
         persisted = settled(settings.database_url, client, settings)
-        found = {row["event_id"] for row in rows(settings.database_url)}
+        found = {row["event_id"] for row in streams.rows(settings.database_url)}
         lost = [event_id for event_id in accepted if event_id not in found]
         print(
             f"\nfailover of master {victim}: {len(lost)} of {len(accepted)} acknowledged events"
@@ -108,13 +94,15 @@ def test_master_killed_mid_stream_then_resends_repair_what_failover_lost(
         for start in range(0, len(ids), 500):  # producers resend with the same event_ids
             chunk = slice(start, start + 500)
             send_until_accepted(client, settings, records[chunk], ids[chunk])
-        wait_for(lambda: row_count(settings.database_url) == len(ids), 90, "every event")
-        wait_for(lambda: pending(client, settings) == 0, 30, "nothing pending")
+        streams.wait_for(
+            lambda: streams.row_count(settings.database_url) == len(ids), 90, "every event"
+        )
+        streams.wait_for(lambda: streams.pending(client, settings) == 0, 30, "nothing pending")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     finally:
         redis_cluster.restart(victim)
-    assert_exactly_once_and_cached(client, settings, ids, users)
+    streams.assert_exactly_once_and_cached(client, settings, ids, users)
 
 
 def test_three_workers_one_killed_every_event_scored_once(
@@ -124,9 +112,9 @@ def test_three_workers_one_killed_every_event_scored_once(
         redis_cluster_client,
         cluster_settings.model_copy(update={"worker_batch_size": 20}),
     )
-    records, ids, users = events(3000, seed=32)
+    records, ids, users = streams.numbered_installs(3000, seed=32)
     workers = [spawn(settings, "run", "--consumer", f"w{i}") for i in range(3)]
-    first = installs(client, settings).partitions[0].name
+    first = streams.installs(client, settings).partitions[0].name
 
     def reading() -> bool:
         if not client.exists(first):
@@ -134,15 +122,15 @@ def test_three_workers_one_killed_every_event_scored_once(
         names = {info["name"] for info in client.xinfo_consumers(first, settings.consumer_group)}
         return names >= {b"w0", b"w1", b"w2"}
 
-    wait_for(reading, 60, "three workers reading")
-    push_installs(client, settings, records, ids)
-    wait_for(lambda: row_count(settings.database_url) >= 300, 60, "300 rows")
+    streams.wait_for(reading, 60, "three workers reading")
+    streams.push_installs(client, settings, records, ids)
+    streams.wait_for(lambda: streams.row_count(settings.database_url) >= 300, 60, "300 rows")
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait(timeout=10)
-    assert row_count(settings.database_url) < len(ids), "killed too late to test"
-    wait_for(lambda: row_count(settings.database_url) == len(ids), 90, "all rows")
-    wait_for(lambda: pending(client, settings) == 0, 30, "the dead one's entries")
+    assert streams.row_count(settings.database_url) < len(ids), "killed too late to test"
+    streams.wait_for(lambda: streams.row_count(settings.database_url) == len(ids), 90, "all rows")
+    streams.wait_for(lambda: streams.pending(client, settings) == 0, 30, "the dead one's entries")
     for worker in workers[1:]:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
-    assert_exactly_once_and_cached(client, settings, ids, users)
+    streams.assert_exactly_once_and_cached(client, settings, ids, users)

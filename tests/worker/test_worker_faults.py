@@ -26,20 +26,15 @@ from support.streams import (
     acked,
     assert_exactly_once_and_cached,
     installs,
+    numbered_installs,
     pending,
     push_installs,
     row_count,
     rows,
     sent_at,
-    synthetic_installs,
     wait_for,
 )
 from support.tcp_proxy import TcpProxy
-
-
-def events(count, seed=1):
-    records = synthetic_installs(count, seed)
-    return records, [f"event-{seed}-{i}" for i in range(count)], [r["user_id"] for r in records]
 
 
 def small_batches(settings):
@@ -55,7 +50,7 @@ def finish(spawn, settings, consumer="finisher"):
 
 def test_sigkill_mid_stream_then_restart(backend, spawn):
     redis_client, service_settings = backend
-    records, ids, users = events(1500)
+    records, ids, users = numbered_installs(1500)
     push_installs(redis_client, service_settings, records, ids)
     worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
     wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
@@ -70,7 +65,7 @@ def test_killed_after_commit_before_xack(backend, spawn):
     """A real SIGKILL of a real worker process between its third database commit and that
     batch's cache writes and XACK (fault injection enabled only through the environment)."""
     redis_client, service_settings = backend
-    records, ids, users = events(300, seed=2)
+    records, ids, users = numbered_installs(300, seed=2)
     push_installs(redis_client, service_settings, records, ids)
     settings = small_batches(service_settings)  # 20 per batch and partition: commit 3 holds
     per_batch = 20 * settings.stream_partitions  # entries 41-60 of each partition
@@ -107,7 +102,7 @@ def test_a_server_gone_for_seconds(redis_client, service_settings, spawn, server
     through_proxy = getattr(service_settings, setting).replace(f":{port}/", f":{proxy.port}/")
     settings = service_settings.model_copy(update={setting: through_proxy})
     database_url = service_settings.database_url  # read directly, never through the proxy
-    records, ids, users = events(900, seed=seed)
+    records, ids, users = numbered_installs(900, seed=seed)
     worker = spawn(settings, "run", "--consumer", "w1")
     try:
         push_installs(redis_client, settings, records[:300], ids[:300])
@@ -130,7 +125,7 @@ def test_a_server_gone_for_seconds(redis_client, service_settings, spawn, server
 
 def test_poison_entries_are_dead_lettered_and_the_rest_persisted(backend, predictor):
     redis_client, service_settings = backend
-    records, ids, users = events(50, seed=5)
+    records, ids, users = numbered_installs(50, seed=5)
     settings = service_settings.model_copy(update={"claim_idle_ms": 0, "max_deliveries": 2})
     push_installs(redis_client, settings, records[:25], ids[:25])
     poisoned = installs(redis_client, settings).for_user("nul-user").name  # one stream: unique ids
@@ -155,7 +150,7 @@ def test_poison_entries_are_dead_lettered_and_the_rest_persisted(backend, predic
 
 def test_duplicated_event_ids_make_one_row_each(backend, predictor):
     redis_client, service_settings = backend
-    records, ids, users = events(300, seed=6)
+    records, ids, users = numbered_installs(300, seed=6)
     push_installs(redis_client, service_settings, records, ids)
     push_installs(
         redis_client, service_settings, records[::2], ids[::2]
@@ -171,7 +166,7 @@ def test_duplicated_event_ids_make_one_row_each(backend, predictor):
 
 def test_two_workers_share_the_group_and_one_dies(backend, spawn):
     redis_client, service_settings = backend
-    records, ids, users = events(2000, seed=7)
+    records, ids, users = numbered_installs(2000, seed=7)
     first = spawn(small_batches(service_settings), "run", "--consumer", "first")
     second = spawn(small_batches(service_settings), "run", "--consumer", "second")
     wait_for(
@@ -204,7 +199,7 @@ def consumers(client, settings) -> set[str]:
 def test_sigterm_finishes_and_acks_the_current_batch(
     redis_client, service_settings, spawn, predictor
 ):
-    records, ids, users = events(1500, seed=8)
+    records, ids, users = numbered_installs(1500, seed=8)
     push_installs(redis_client, service_settings, records, ids)
     worker = spawn(small_batches(service_settings), "run", "--consumer", "w1")
     wait_for(lambda: row_count(service_settings.database_url) >= 200, 60, "200 rows")
@@ -259,7 +254,7 @@ def sigterm_while_waiting_on_a_lock(redis_client, spawn, service_settings, seed,
     """Push 200 events, hold the row of one of them in another transaction and start a worker
     (20 per batch, statement timeout `timeout_ms`); once its INSERT waits on that row, send it
     one SIGTERM and yield `(settings, worker, ids, users)`. The row is released on exit."""
-    records, ids, users = events(200, seed=seed)
+    records, ids, users = numbered_installs(200, seed=seed)
     settings = small_batches(service_settings).model_copy(
         update={"worker_statement_timeout_ms": timeout_ms}
     )
@@ -344,7 +339,7 @@ def test_migrate_command_upgrades_an_empty_database(
     today = datetime.now(UTC).date()
     days = [today + timedelta(days=n) for n in range(partitions.DAYS_AHEAD + 1)]
     assert set(days) <= set(partitions.partition_days(engine))
-    records, ids, users = events(20, seed=9)
+    records, ids, users = numbered_installs(20, seed=9)
     push_installs(redis_client, settings, records, ids)
     build_worker(settings, predictor, redis_client, engine).run(until_empty=True)
     engine.dispose()
