@@ -11,11 +11,13 @@ from api.schemas import InstallEvent, event_batch_model
 from api.services import Services
 
 APPEND_EVENTS = append_endpoint(
-    "/events", "events", OneOrBatch(InstallEvent, "events", event_batch_model),
+    "/events",
+    "events",
+    OneOrBatch(InstallEvent, "events", event_batch_model),
     summary="Append install events to the install-events stream",
     done="Appended; the worker scores them",
     retry="Redis is unavailable; retry (event_id makes retries safe)",
-)  # fmt: skip
+)
 blueprint = Blueprint("events", __name__)
 
 

@@ -13,13 +13,15 @@ from scorer.outcome import OutcomeRecord
 
 blueprint = Blueprint("outcomes", __name__)
 APPEND_OUTCOMES = append_endpoint(
-    "/outcomes", "monitoring", OneOrBatch(OutcomeRecord, "outcomes", outcome_batch_model),
+    "/outcomes",
+    "monitoring",
+    OneOrBatch(OutcomeRecord, "outcomes", outcome_batch_model),
     summary="Append outcomes (actual D7 revenue) to the outcomes stream",
     done="Appended; the worker stores them",
     retry="Redis is unavailable; retry (outcomes are idempotent)",
     description='One outcome, or `{"outcomes": [...]}`. The worker stores one outcome per '
     "user: the same one again changes nothing, a different one replaces it and records when.",
-)  # fmt: skip
+)
 
 
 @APPEND_OUTCOMES.route(blueprint)
