@@ -165,12 +165,17 @@ def postgres_bytes(database_url: str, rows: list[dict]) -> float:
         with engine.begin() as connection:
             connection.execute(sqlalchemy.text("ANALYZE predictions"))
             size = connection.execute(
-                sqlalchemy.text("SELECT pg_total_relation_size('predictions')")
+                # a partitioned table holds nothing itself: add up its partitions (a plain
+                # table is its own only member of the tree)
+                sqlalchemy.text(
+                    "SELECT sum(pg_total_relation_size(relid))"
+                    " FROM pg_partition_tree('predictions')"
+                )
             ).scalar_one()
             connection.execute(sqlalchemy.text("TRUNCATE predictions"))
     finally:
         engine.dispose()
-    return size / len(rows)
+    return float(size) / len(rows)
 
 
 def worker_cpu(predictor, redis_url: str, database_url: str, prefix: str, rows) -> float:
